@@ -1,0 +1,265 @@
+"""The three ways to authenticate an upload, and redaction of what they produce.
+
+- ``private-key``: HTTP Basic with the private key as user name (upload API v1);
+- ``signature``: v1 client-side fields ``publicKey``/``token``/``expire``/``signature``;
+- ``jwt``: upload API v2 with an HS256 JWT in the ``token`` field whose payload is exactly
+  the form fields.
+
+Signing happens per attempt: tokens are single-use, so every retry gets fresh material.
+For ``signature`` and ``jwt`` the material comes from the private key or, without one, from
+a signing backend (``--auth-endpoint``), so a CI runner can upload holding only the public key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from imagekit_cli.config import Secret, Settings
+from imagekit_cli.errors import SigningError, UsageError
+
+AUTH_MODES = ("private-key", "signature", "jwt")
+SIGNATURE_LIFETIME_S = 1800
+JWT_LIFETIME_S = 1800
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What one attempt adds to its request: headers and extra form fields."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+class Signer(Protocol):
+    """Produces fresh credentials for one upload attempt."""
+
+    api_version: int
+
+    async def sign(self, fields: Mapping[str, str]) -> Credentials:
+        """Credentials for a request carrying exactly ``fields`` (``file`` excluded)."""
+        ...
+
+
+class SigningTransport(Protocol):
+    """How a signer reaches a signing backend; implemented by the HTTP client."""
+
+    async def get_json(self, url: str, headers: Mapping[str, str]) -> Any:
+        """GET ``url`` and return its JSON body."""
+        ...
+
+    async def post_json(self, url: str, body: Any, headers: Mapping[str, str]) -> Any:
+        """POST ``body`` as JSON to ``url`` and return its JSON body."""
+        ...
+
+
+def basic_auth_header(private_key: Secret) -> str:
+    """``Basic base64("<key>:")``: user name = private key, empty password."""
+    raw = f"{private_key.reveal()}:".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def v1_signature(private_key: Secret, token: str, expire: int) -> str:
+    """Lowercase hex HMAC-SHA1 of ``token + str(expire)`` keyed by the private key."""
+    message = f"{token}{expire}".encode()
+    return hmac.new(private_key.reveal().encode(), message, hashlib.sha1).hexdigest()
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def make_jwt(private_key: Secret, public_key: str, payload: Mapping[str, Any]) -> str:
+    """An HS256 JWT with ``kid`` = public key; ``payload`` is serialised compactly, in order."""
+    header = {"alg": "HS256", "typ": "JWT", "kid": public_key}
+    compact = {"separators": (",", ":"), "ensure_ascii": False}
+    signing_input = (
+        _b64url(json.dumps(header, **compact).encode())  # type: ignore[arg-type]
+        + "."
+        + _b64url(json.dumps(dict(payload), **compact).encode())  # type: ignore[arg-type]
+    )
+    digest = hmac.new(private_key.reveal().encode(), signing_input.encode(), hashlib.sha256)
+    return signing_input + "." + _b64url(digest.digest())
+
+
+class BasicAuthSigner:
+    """Server-side upload with the private key in an Authorization header."""
+
+    api_version = 1
+
+    def __init__(self, private_key: Secret) -> None:
+        self._header = basic_auth_header(private_key)
+
+    async def sign(self, fields: Mapping[str, str]) -> Credentials:
+        """The same Basic header for every attempt."""
+        return Credentials(headers={"Authorization": self._header})
+
+
+class SignatureSigner:
+    """v1 client-side auth: a fresh UUID4 token and expire = now + 30 min per attempt."""
+
+    api_version = 1
+
+    def __init__(
+        self,
+        public_key: str,
+        private_key: Secret | None = None,
+        endpoint: AuthEndpoint | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if private_key is None and endpoint is None:
+            raise UsageError("--auth signature needs a private key or --auth-endpoint.")
+        self._public_key = public_key
+        self._private_key = private_key
+        self._endpoint = endpoint
+        self._clock = clock
+
+    async def sign(self, fields: Mapping[str, str]) -> Credentials:
+        """Fresh token/expire/signature fields for one attempt."""
+        if self._private_key is not None:
+            token = str(uuid.uuid4())
+            expire = int(self._clock()) + SIGNATURE_LIFETIME_S
+            signature = v1_signature(self._private_key, token, expire)
+        else:
+            assert self._endpoint is not None
+            token, expire, signature = await self._endpoint.v1_material()
+        return Credentials(
+            fields={
+                "publicKey": self._public_key,
+                "token": token,
+                "expire": str(expire),
+                "signature": signature,
+            }
+        )
+
+
+class JwtSigner:
+    """v2 upload: a JWT whose payload is exactly the request's form fields."""
+
+    api_version = 2
+
+    def __init__(
+        self,
+        public_key: str,
+        private_key: Secret | None = None,
+        endpoint: AuthEndpoint | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if private_key is None and endpoint is None:
+            raise UsageError("--auth jwt needs a private key or --auth-endpoint.")
+        self._public_key = public_key
+        self._private_key = private_key
+        self._endpoint = endpoint
+        self._clock = clock
+
+    async def sign(self, fields: Mapping[str, str]) -> Credentials:
+        """A single-use JWT bound to ``fields``."""
+        if self._private_key is not None:
+            iat = int(self._clock())
+            payload: dict[str, Any] = {**fields, "iat": iat, "exp": iat + JWT_LIFETIME_S}
+            token = make_jwt(self._private_key, self._public_key, payload)
+        else:
+            assert self._endpoint is not None
+            token = await self._endpoint.jwt(fields)
+        return Credentials(fields={"token": token})
+
+
+class AuthEndpoint:
+    """A signing backend: v1 ``GET`` → ``{token, expire, signature}``; v2 ``POST`` → ``{token}``."""
+
+    def __init__(
+        self, url: str, transport: SigningTransport, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.url = url
+        self._transport = transport
+        self._headers = dict(headers or {})
+
+    async def v1_material(self) -> tuple[str, int, str]:
+        """Token, expire and signature for one v1 attempt."""
+        body = await self._transport.get_json(self.url, self._headers)
+        try:
+            token, expire, signature = body["token"], int(body["expire"]), body["signature"]
+        except (TypeError, KeyError, ValueError):
+            raise SigningError(
+                f"The auth endpoint {self.url} did not return {{token, expire, signature}}.",
+                hint="Check --auth-endpoint; it must answer GET with that JSON object.",
+            ) from None
+        if not isinstance(token, str) or not isinstance(signature, str):
+            raise SigningError(f"The auth endpoint {self.url} returned non-string token fields.")
+        return token, expire, signature
+
+    async def jwt(self, fields: Mapping[str, str]) -> str:
+        """A JWT for the given upload fields."""
+        body = await self._transport.post_json(self.url, dict(fields), self._headers)
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or token.count(".") != 2:
+            raise SigningError(
+                f"The auth endpoint {self.url} did not return {{\"token\": \"<jwt>\"}}.",
+                hint="Check --auth-endpoint; it must answer POST with that JSON object.",
+            )
+        return token
+
+
+def parse_auth_headers(values: Iterable[str]) -> dict[str, str]:
+    """Parse repeatable ``--auth-header 'Name: value'`` options."""
+    headers: dict[str, str] = {}
+    for value in values:
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--auth-header '{name}' must look like 'Name: value'.")
+        headers[name.strip()] = content.strip()
+    return headers
+
+
+def build_signer(
+    mode: str, settings: Settings, transport: SigningTransport, auth_headers: Mapping[str, str]
+) -> Signer:
+    """The signer for ``--auth MODE`` from the resolved settings."""
+    if mode == "private-key":
+        return BasicAuthSigner(settings.require_private_key())
+    endpoint = None
+    if settings.private_key is None and settings.auth_endpoint:
+        endpoint = AuthEndpoint(settings.auth_endpoint, transport, auth_headers)
+    elif settings.private_key is None:
+        settings.require_private_key()
+    public_key = settings.require_public_key()
+    if mode == "signature":
+        return SignatureSigner(public_key, settings.private_key, endpoint)
+    if mode == "jwt":
+        return JwtSigner(public_key, settings.private_key, endpoint)
+    raise UsageError(f"--auth must be one of {', '.join(AUTH_MODES)}, not '{mode}'.")
+
+
+_JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+_AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:basic|bearer)\s+)[^\s'\",]+")
+_SIGNED_FIELD = re.compile(
+    r"(?i)(['\"]?(?:signature|token|private_?key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",&;]+"
+)
+
+
+class Redactor:
+    """Removes secrets from any text before it is shown or logged."""
+
+    def __init__(self, secrets: Iterable[Secret | None] = ()) -> None:
+        self._literals: list[str] = []
+        for secret in secrets:
+            if secret is not None and secret.reveal():
+                value = secret.reveal()
+                self._literals.append(value)
+                self._literals.append(basic_auth_header(secret).split(" ", 1)[1])
+
+    def __call__(self, text: str) -> str:
+        """``text`` with keys, auth headers, signatures and JWTs replaced by ``***``."""
+        for literal in self._literals:
+            text = text.replace(literal, "***")
+        text = _JWT.sub("***", text)
+        text = _AUTH_HEADER.sub(r"\1***", text)
+        return _SIGNED_FIELD.sub(r"\1***", text)

@@ -1,0 +1,372 @@
+"""The ImageKit HTTP client: uploads (v1, v2), listing, details and deletes.
+
+This is the only module that imports httpx. Uploads stream the file from disk in a
+multipart body whose length is known up front (so the request carries a Content-Length),
+counting bytes for progress and hashing them for the sync state as they go.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from imagekit_cli import __version__
+from imagekit_cli.auth import Credentials, Redactor, basic_auth_header
+from imagekit_cli.config import Secret
+from imagekit_cli.errors import (
+    APIError,
+    CredentialsError,
+    LocalFileError,
+    RateLimitInfo,
+    ServerError,
+    SigningError,
+    TimeoutError_,
+    TransportError,
+    api_error_for_status,
+)
+
+UPLOAD_HOST = "https://upload.imagekit.io"
+API_HOST = "https://api.imagekit.io"
+LIST_PAGE_SIZE = 1000
+BULK_DELETE_MAX = 100
+CHUNK_SIZE = 256 * 1024
+
+ProgressCallback = Callable[[int], None]
+TraceCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """One upload: the form fields (``file`` excluded) and where the file comes from.
+
+    Exactly one of ``path`` (streamed from disk, ``size`` bytes expected) and ``url``
+    (fetched by ImageKit) is set.
+    """
+
+    fields: Mapping[str, str]
+    path: Path | None = None
+    size: int = 0
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadResponse:
+    """ImageKit's JSON answer plus what the client learned while sending."""
+
+    body: Mapping[str, Any]
+    sha256: str | None = None
+    request_id: str | None = None
+    status: int = 200
+
+
+@dataclass
+class _MultipartBody:
+    """A multipart/form-data body streamed from disk with a precomputed length."""
+
+    fields: Mapping[str, str]
+    path: Path | None
+    size: int
+    url: str | None
+    on_bytes: ProgressCallback | None
+    boundary: str = field(default_factory=lambda: secrets.token_hex(16))
+    sha256: str | None = None
+
+    def _field_part(self, name: str, value: str) -> bytes:
+        return (
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        ).encode() + value.encode() + b"\r\n"
+
+    def _parts(self) -> tuple[bytes, bytes]:
+        head = b"".join(self._field_part(k, v) for k, v in self.fields.items())
+        if self.url is not None:
+            return head + self._field_part("file", self.url), f"--{self.boundary}--\r\n".encode()
+        filename = self.fields.get("fileName", "upload").replace('"', "%22")
+        head += (
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        return head, f"\r\n--{self.boundary}--\r\n".encode()
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def length(self) -> int:
+        head, tail = self._parts()
+        return len(head) + (0 if self.url is not None else self.size) + len(tail)
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        head, tail = self._parts()
+        yield head
+        if self.path is not None:
+            digest = hashlib.sha256()
+            sent = 0
+            try:
+                handle = self.path.open("rb")
+            except OSError as exc:
+                raise LocalFileError(f"cannot read {self.path}: {exc.strerror}") from None
+            with handle:
+                if os.fstat(handle.fileno()).st_size != self.size:
+                    raise LocalFileError("file changed since planning (size differs)")
+                while chunk := handle.read(min(CHUNK_SIZE, self.size - sent + 1)):
+                    sent += len(chunk)
+                    if sent > self.size:
+                        raise LocalFileError("file grew while uploading; not sent truncated")
+                    digest.update(chunk)
+                    if self.on_bytes is not None:
+                        self.on_bytes(len(chunk))
+                    yield chunk
+            if sent != self.size:
+                raise LocalFileError("file shrank while uploading; not sent truncated")
+            self.sha256 = digest.hexdigest()
+        yield tail
+
+
+def _float_header(headers: httpx.Headers, name: str, scale: float = 1.0) -> float | None:
+    try:
+        return float(headers[name]) * scale
+    except (KeyError, ValueError):
+        return None
+
+
+def parse_rate_limit(headers: httpx.Headers) -> RateLimitInfo:
+    """The ``X-RateLimit-*`` (milliseconds) and ``Retry-After`` values of a response."""
+    retry_after = _float_header(headers, "retry-after")
+    if retry_after is None and "retry-after" in headers:
+        when = email.utils.parsedate_to_datetime(headers["retry-after"])
+        retry_after = max(0.0, when.timestamp() - time.time()) if when else None
+    limit = _float_header(headers, "x-ratelimit-limit")
+    return RateLimitInfo(
+        limit=int(limit) if limit is not None else None,
+        interval_s=_float_header(headers, "x-ratelimit-interval", 0.001),
+        reset_s=_float_header(headers, "x-ratelimit-reset", 0.001),
+        retry_after_s=retry_after,
+    )
+
+
+def error_from_response(response: httpx.Response) -> APIError:
+    """Turn a non-2xx response into the matching typed APIError."""
+    message = ""
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            message = str(body.get("message") or "")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        pass
+    if not message:
+        message = response.reason_phrase or "no message"
+    cls = api_error_for_status(response.status_code)
+    return cls(
+        message,
+        status=response.status_code,
+        request_id=response.headers.get("x-ik-requestid"),
+        rate_limit=parse_rate_limit(response.headers),
+    )
+
+
+class ImageKitClient:
+    """An async client on one connection pool, sized to the worker count."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        private_key: Secret | None = None,
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        trace: TraceCallback | None = None,
+        redactor: Redactor | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.upload_base = base_url or UPLOAD_HOST
+        self.api_base = base_url or API_HOST
+        self._private_key = private_key
+        self._trace = trace
+        self._redact = redactor or Redactor([private_key])
+        hooks: dict[str, list[Callable[..., Any]]] = {}
+        if trace is not None:
+            hooks = {"request": [self._trace_request], "response": [self._trace_response]}
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(
+                max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4
+            ),
+            headers={"User-Agent": f"imagekit-cli/{__version__}", "Accept": "application/json"},
+            follow_redirects=False,
+            event_hooks=hooks,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> ImageKitClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def _trace_request(self, request: httpx.Request) -> None:
+        assert self._trace is not None
+        headers = " ".join(f"{k}={v}" for k, v in request.headers.items())
+        self._trace(self._redact(f"> {request.method} {request.url} {headers}"))
+
+    async def _trace_response(self, response: httpx.Response) -> None:
+        assert self._trace is not None
+        request_id = response.headers.get("x-ik-requestid", "-")
+        self._trace(
+            self._redact(
+                f"< {response.status_code} {response.request.method} {response.request.url} "
+                f"requestId={request_id}"
+            )
+        )
+
+    def _media_headers(self) -> dict[str, str]:
+        if self._private_key is None:
+            raise CredentialsError(
+                "The media API (list, delete) needs the private key; IMAGEKIT_PRIVATE_KEY is "
+                "not set.",
+                hint="Export it, or run 'imagekit config init'.",
+            )
+        return {"Authorization": basic_auth_header(self._private_key)}
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await self._http.send(request)
+        except httpx.TimeoutException as exc:
+            raise TimeoutError_(f"timed out ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            detail = self._redact(str(exc)) or type(exc).__name__
+            raise TransportError(f"connection failed: {detail}") from None
+        if response.status_code >= 400:
+            await response.aread()
+            raise error_from_response(response)
+        return response
+
+    async def upload(
+        self,
+        request: UploadRequest,
+        credentials: Credentials,
+        *,
+        api_version: int = 1,
+        on_bytes: ProgressCallback | None = None,
+    ) -> UploadResponse:
+        """Send one upload attempt; raises a typed error for any failure."""
+        body = _MultipartBody(
+            {**request.fields, **credentials.fields},
+            request.path,
+            request.size,
+            request.url,
+            on_bytes,
+        )
+        http_request = self._http.build_request(
+            "POST",
+            f"{self.upload_base}/api/v{api_version}/files/upload",
+            content=body.stream(),
+            headers={
+                **credentials.headers,
+                "Content-Type": body.content_type,
+                "Content-Length": str(body.length()),
+            },
+        )
+        response = await self._send(http_request)
+        data = self._json(response)
+        return UploadResponse(
+            body=data,
+            sha256=body.sha256,
+            request_id=response.headers.get("x-ik-requestid"),
+            status=response.status_code,
+        )
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ServerError(
+                "ImageKit answered with a body that is not JSON",
+                status=response.status_code,
+                request_id=response.headers.get("x-ik-requestid"),
+            ) from None
+
+    async def list_page(
+        self, path: str, *, skip: int = 0, limit: int = LIST_PAGE_SIZE, file_type: str = "all"
+    ) -> list[dict[str, Any]]:
+        """One page of ``GET /v1/files`` for the exact folder ``path``."""
+        request = self._http.build_request(
+            "GET",
+            f"{self.api_base}/v1/files",
+            params={"path": path, "type": file_type, "skip": skip, "limit": limit,
+                    "sort": "ASC_CREATED"},
+            headers=self._media_headers(),
+        )
+        data = self._json(await self._send(request))
+        if not isinstance(data, list):
+            raise ServerError("the list API did not return an array", status=200)
+        return data
+
+    async def get_details(self, file_id: str) -> dict[str, Any]:
+        """``GET /v1/files/{id}/details``."""
+        request = self._http.build_request(
+            "GET", f"{self.api_base}/v1/files/{file_id}/details", headers=self._media_headers()
+        )
+        data: dict[str, Any] = self._json(await self._send(request))
+        return data
+
+    async def delete(self, file_id: str) -> None:
+        """``DELETE /v1/files/{id}``: the file and all its versions."""
+        request = self._http.build_request(
+            "DELETE", f"{self.api_base}/v1/files/{file_id}", headers=self._media_headers()
+        )
+        await self._send(request)
+
+    async def bulk_delete_batch(self, file_ids: Sequence[str]) -> list[str]:
+        """One ``deleteByFileIds`` call of at most 100 ids; returns the ids deleted."""
+        if not 0 < len(file_ids) <= BULK_DELETE_MAX:
+            raise ValueError(f"a bulk delete takes 1 to {BULK_DELETE_MAX} ids")
+        request = self._http.build_request(
+            "POST",
+            f"{self.api_base}/v1/files/batch/deleteByFileIds",
+            json={"fileIds": list(file_ids)},
+            headers=self._media_headers(),
+        )
+        data = self._json(await self._send(request))
+        return list(data.get("successfullyDeletedFileIds", []))
+
+    async def get_json(self, url: str, headers: Mapping[str, str]) -> Any:
+        """GET a signing backend; any failure is a SigningError."""
+        return await self._signing_call(self._http.build_request("GET", url, headers=headers))
+
+    async def post_json(self, url: str, body: Any, headers: Mapping[str, str]) -> Any:
+        """POST JSON to a signing backend; any failure is a SigningError."""
+        request = self._http.build_request("POST", url, json=body, headers=headers)
+        return await self._signing_call(request)
+
+    async def _signing_call(self, request: httpx.Request) -> Any:
+        where = f"{request.url.scheme}://{request.url.host}:{request.url.port or ''}{request.url.path}"
+        try:
+            response = await self._send(request)
+            return response.json()
+        except APIError as exc:
+            raise SigningError(
+                f"The auth endpoint {where} answered {exc.status}: {exc.message}.",
+                hint="Check --auth-endpoint and --auth-header.",
+            ) from None
+        except TransportError as exc:
+            raise SigningError(f"The auth endpoint {where} could not be reached: {exc}.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise SigningError(
+                f"The auth endpoint {where} did not answer with JSON.",
+                hint="Check --auth-endpoint points at your signing backend.",
+            ) from None

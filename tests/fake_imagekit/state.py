@@ -1,0 +1,227 @@
+"""The fake account's state: stored files and versions, used tokens, the request log, faults.
+
+Written from imagekit-api.md alone (§10), independently of imagekit_cli, so that tests
+compare the client's predictions against a second implementation, not against itself.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MB = 1000 * 1000
+VIDEO_EXTS = {"mp4", "webm", "mov", "swf", "ts", "m3u8"}
+PLAN_LIMITS = {
+    "free": (25 * MB, 100 * MB),
+    "lite": (40 * MB, 300 * MB),
+    "pro": (50 * MB, 2000 * MB),
+    "enterprise": (None, None),
+}
+MAX_VERSIONS = 100
+MAX_FOLDER_DEPTH = 50
+
+
+def sanitise_name(name: str) -> str:
+    """ImageKit's fileName rule: keep letters, marks, numbers, '.', '_' and '-'."""
+    return "".join(
+        ch if ch in "._-" or unicodedata.category(ch)[0] in "LMN" else "_" for ch in name
+    )
+
+
+def iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+
+
+def new_id() -> str:
+    return secrets.token_hex(12)
+
+
+@dataclass
+class Version:
+    version_id: str
+    number: int
+    size: int
+    sha256: str
+    blob: Path
+    fields: dict[str, str]
+    created_at: str
+    uploaded_at: float
+
+
+@dataclass
+class StoredFile:
+    file_id: str
+    folder: str  # "/a/b/" with both slashes, "/" for the root
+    name: str
+    created_at: str
+    versions: list[Version] = field(default_factory=list)
+
+    @property
+    def file_path(self) -> str:
+        return self.folder + self.name
+
+    @property
+    def current(self) -> Version:
+        return self.versions[-1]
+
+
+@dataclass
+class RequestRecord:
+    method: str
+    path: str
+    kind: str  # upload | list | details | delete | bulk_delete | folder | other
+    status: int = 0
+    file_path: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    finished: float = 0.0
+
+
+@dataclass
+class Faults:
+    """Fault injection for the next requests; every probability draws from one seeded RNG."""
+
+    latency: float = 0.0
+    upload_latency: float | None = None
+    scripted: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    error_rate: float = 0.0
+    error_status: int = 500
+    drop_rate: float = 0.0
+    drop_after_store_rate: float = 0.0
+    stall_rate: float = 0.0
+    stall_seconds: float = 0.0
+    spike_rate: float = 0.0
+    spike_seconds: float = 0.0
+    storm_until: float = 0.0
+    fail_names: dict[str, tuple[int, str]] = field(default_factory=dict)
+    media_rate_limit: tuple[int, int] | None = None  # (requests, interval ms)
+    upload_rate_limit: tuple[int, int] | None = None
+    redirect_uploads_to: str | None = None
+
+
+class FakeState:
+    """Everything the fake server knows; shared between the server thread and the test."""
+
+    def __init__(
+        self,
+        storage: Path,
+        *,
+        private_key: str = "private_fake_key_0123456789",
+        public_key: str = "public_fake_key_0123456789",
+        plan: str = "free",
+        seed: int = 1234,
+    ) -> None:
+        self.storage = storage
+        self.private_key = private_key
+        self.public_key = public_key
+        self.plan = plan
+        self.url_endpoint = "https://ik.imagekit.io/fake"
+        self.lock = threading.Lock()
+        self.files: dict[str, StoredFile] = {}
+        self.by_path: dict[str, str] = {}
+        self.folders: dict[str, str] = {"/": iso_now()}
+        self.used_tokens: set[str] = set()
+        self.requests: list[RequestRecord] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.faults = Faults()
+        self.rng = random.Random(seed)
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    # --- helpers for tests --------------------------------------------------------------
+    def stored_paths(self) -> set[str]:
+        with self.lock:
+            return set(self.by_path)
+
+    def file_at(self, path: str) -> StoredFile:
+        with self.lock:
+            return self.files[self.by_path[path]]
+
+    def requests_of(self, kind: str) -> list[RequestRecord]:
+        with self.lock:
+            return [r for r in self.requests if r.kind == kind]
+
+    def uploads_ok(self) -> list[RequestRecord]:
+        return [r for r in self.requests_of("upload") if r.status == 200]
+
+    def reset_log(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.peak_in_flight = 0
+
+    def script(self, kind: str, *responses: tuple[int, dict[str, str]]) -> None:
+        """Answer the next requests of ``kind`` with these (status, headers), in order."""
+        with self.lock:
+            self.faults.scripted.setdefault(kind, []).extend(responses)
+
+    def next_scripted(self, kind: str) -> tuple[int, dict[str, str]] | None:
+        with self.lock:
+            queue = self.faults.scripted.get(kind)
+            return queue.pop(0) if queue else None
+
+    def chance(self, p: float) -> bool:
+        if p <= 0:
+            return False
+        with self.lock:
+            return self.rng.random() < p
+
+    def rate_check(self, bucket: str, limit: tuple[int, int] | None) -> tuple[bool, dict[str, str]]:
+        """Fixed-window limit: (allowed, X-RateLimit-* headers in milliseconds)."""
+        if limit is None:
+            return True, {}
+        count_max, interval_ms = limit
+        now = time.monotonic()
+        with self.lock:
+            start, count = self._windows.get(bucket, (now, 0))
+            if now - start >= interval_ms / 1000:
+                start, count = now, 0
+            allowed = count < count_max
+            if allowed:
+                count += 1
+            self._windows[bucket] = (start, count)
+            reset_ms = max(1, int((start + interval_ms / 1000 - now) * 1000))
+        headers = {
+            "X-RateLimit-Limit": str(count_max),
+            "X-RateLimit-Interval": str(interval_ms),
+            "X-RateLimit-Reset": str(reset_ms),
+        }
+        return allowed, headers
+
+    def size_limit(self, name: str) -> int | None:
+        image, video = PLAN_LIMITS[self.plan]
+        ext = name.rpartition(".")[2].lower() if "." in name else ""
+        return video if ext in VIDEO_EXTS else image
+
+    def file_json(self, stored: StoredFile, version: Version | None = None) -> dict[str, Any]:
+        """A file object as the list and details APIs return it (§7a)."""
+        v = version or stored.current
+        f = v.fields
+        tags = f.get("tags")
+        return {
+            "fileId": stored.file_id,
+            "type": "file" if version is None else "file-version",
+            "name": stored.name,
+            "filePath": stored.file_path,
+            "tags": tags.split(",") if tags else None,
+            "AITags": None,
+            "versionInfo": {"id": v.version_id, "name": f"Version {v.number}"},
+            "isPrivateFile": f.get("isPrivateFile") == "true",
+            "isPublished": f.get("isPublished", "true") == "true",
+            "customCoordinates": f.get("customCoordinates"),
+            "url": f"{self.url_endpoint}{stored.file_path}?updatedAt={int(v.uploaded_at * 1000)}",
+            "thumbnail": f"{self.url_endpoint}/tr:n-ik_ml_thumbnail{stored.file_path}",
+            "fileType": "non-image",
+            "mime": "application/octet-stream",
+            "size": v.size,
+            "hasAlpha": False,
+            "customMetadata": {},
+            "description": f.get("description"),
+            "createdAt": stored.created_at,
+            "updatedAt": v.created_at,
+        }
