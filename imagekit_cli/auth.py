@@ -202,7 +202,7 @@ class AuthEndpoint:
         token = body.get("token") if isinstance(body, dict) else None
         if not isinstance(token, str) or token.count(".") != 2:
             raise SigningError(
-                f"The auth endpoint {self.url} did not return {{\"token\": \"<jwt>\"}}.",
+                f'The auth endpoint {self.url} did not return {{"token": "<jwt>"}}.',
                 hint="Check --auth-endpoint; it must answer POST with that JSON object.",
             )
         return token

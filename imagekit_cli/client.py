@@ -83,8 +83,10 @@ class _MultipartBody:
 
     def _field_part(self, name: str, value: str) -> bytes:
         return (
-            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-        ).encode() + value.encode() + b"\r\n"
+            (f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n').encode()
+            + value.encode()
+            + b"\r\n"
+        )
 
     def _parts(self) -> tuple[bytes, bytes]:
         head = b"".join(self._field_part(k, v) for k, v in self.fields.items())
@@ -307,8 +309,13 @@ class ImageKitClient:
         request = self._http.build_request(
             "GET",
             f"{self.api_base}/v1/files",
-            params={"path": path, "type": file_type, "skip": skip, "limit": limit,
-                    "sort": "ASC_CREATED"},
+            params={
+                "path": path,
+                "type": file_type,
+                "skip": skip,
+                "limit": limit,
+                "sort": "ASC_CREATED",
+            },
             headers=self._media_headers(),
         )
         data = self._json(await self._send(request))
@@ -354,7 +361,9 @@ class ImageKitClient:
         return await self._signing_call(request)
 
     async def _signing_call(self, request: httpx.Request) -> Any:
-        where = f"{request.url.scheme}://{request.url.host}:{request.url.port or ''}{request.url.path}"
+        where = (
+            f"{request.url.scheme}://{request.url.host}:{request.url.port or ''}{request.url.path}"
+        )
         try:
             response = await self._send(request)
             return response.json()

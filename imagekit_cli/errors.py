@@ -84,7 +84,7 @@ class TransportError(ImageKitCLIError):
     """The request got no HTTP answer (connection refused or dropped, protocol error)."""
 
 
-class TimeoutError_(TransportError):  # noqa: N801 - avoid shadowing the builtin
+class TimeoutError_(TransportError):
     """The request timed out."""
 
 

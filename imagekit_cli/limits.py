@@ -10,10 +10,33 @@ MB = 1000 * 1000
 GB = 1000 * MB
 
 ALLOWED_EXTENSIONS = frozenset(
-    "jpg jpeg png webp gif svg pdf js css woff2 woff ttf otf eot txt "
-    "mp4 webm mov swf ts m3u8 json xml".split()
+    [
+        "jpg",
+        "jpeg",
+        "png",
+        "webp",
+        "gif",
+        "svg",
+        "pdf",
+        "js",
+        "css",
+        "woff2",
+        "woff",
+        "ttf",
+        "otf",
+        "eot",
+        "txt",
+        "mp4",
+        "webm",
+        "mov",
+        "swf",
+        "ts",
+        "m3u8",
+        "json",
+        "xml",
+    ]
 )
-VIDEO_EXTENSIONS = frozenset("mp4 webm mov swf ts m3u8".split())
+VIDEO_EXTENSIONS = frozenset(["mp4", "webm", "mov", "swf", "ts", "m3u8"])
 
 # plan -> (images and other files, video); None means no client-side limit.
 PLAN_LIMITS: dict[str, tuple[int | None, int | None]] = {
@@ -25,12 +48,25 @@ PLAN_LIMITS: dict[str, tuple[int | None, int | None]] = {
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {
-    "": 1, "b": 1,
-    "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024,
-    "m": MB, "mb": MB, "mib": 1024**2, "mi": 1024**2,
-    "g": GB, "gb": GB, "gib": 1024**3, "gi": 1024**3,
-    "t": 1000 * GB, "tb": 1000 * GB, "tib": 1024**4, "ti": 1024**4,
-}  # fmt: skip
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "ki": 1024,
+    "m": MB,
+    "mb": MB,
+    "mib": 1024**2,
+    "mi": 1024**2,
+    "g": GB,
+    "gb": GB,
+    "gib": 1024**3,
+    "gi": 1024**3,
+    "t": 1000 * GB,
+    "tb": 1000 * GB,
+    "tib": 1024**4,
+    "ti": 1024**4,
+}
 
 
 def parse_size(text: str, flag: str = "--max-size") -> int:
@@ -90,7 +126,9 @@ class TypePolicy:
         limit = self.limit_for(name)
         if limit is not None and size > limit:
             which = "--max-size" if self.max_size is not None else f"{self.plan} plan limit"
-            return f"exceeds {which} {limit // MB} MB" if limit % MB == 0 else (
-                f"exceeds {which} {format_size(limit)}"
+            return (
+                f"exceeds {which} {limit // MB} MB"
+                if limit % MB == 0
+                else (f"exceeds {which} {format_size(limit)}")
             )
         return None

@@ -87,20 +87,20 @@ def env(fake: FakeState) -> dict[str, str]:
 
 
 @pytest.fixture
-def cli() -> CliRecorder:
-    return CliRecorder()
+def cli() -> Iterator[CliRecorder]:
+    """Runs the CLI; afterwards asserts the private key is in none of its output."""
+    recorder = CliRecorder()
+    yield recorder
+    for text in recorder.outputs:
+        assert PRIVATE_KEY not in text, "the private key leaked into CLI output"
 
 
 @pytest.fixture(autouse=True)
-def no_secret_leaks(
-    request: pytest.FixtureRequest, capfd: pytest.CaptureFixture[str], tmp_path: Path
-) -> Iterator[None]:
+def no_secret_leaks(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> Iterator[None]:
     """The private key never appears in any captured output or report file."""
     yield
     captured = capfd.readouterr()
     texts = [captured.out, captured.err]
-    if "cli" in request.fixturenames:
-        texts += request.getfixturevalue("cli").outputs
     for path in tmp_path.rglob("*"):
         if path.is_file() and path.suffix in (".json", ".jsonl", ".csv", ".xml", ".md", ".log"):
             texts.append(path.read_text(errors="replace"))

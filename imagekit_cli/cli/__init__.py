@@ -1,13 +1,105 @@
-"""The click command group (placeholder while the commands are built)."""
+"""The ``imagekit`` command group and its error boundary.
+
+Domain code raises ImageKitCLIError subclasses; ``ImageKitGroup.invoke`` is the one place
+that turns them into an ``Error: ...`` line on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
 
 import click
 
+from imagekit_cli import __version__
+from imagekit_cli.cli.context import AppContext
+from imagekit_cli.cli.upload import upload
+from imagekit_cli.errors import ExitCode, ImageKitCLIError
+from imagekit_cli.ui import make_consoles, render_error
 
-@click.group()
-def cli() -> None:
-    """imagekit."""
+
+class ImageKitGroup(click.Group):
+    """A click group whose ``invoke`` is the error boundary."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; typed errors become one line and an exit code."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except ImageKitCLIError as exc:
+            app = ctx.obj
+            if isinstance(app, AppContext):
+                if app.debug:
+                    app.err.print(app.redact(traceback.format_exc()), markup=False)
+                render_error(app.err, app.redact(str(exc)))
+            ctx.exit(int(exc.exit_code))
+        except KeyboardInterrupt:
+            if isinstance(ctx.obj, AppContext):
+                render_error(ctx.obj.err, "interrupted.")
+            ctx.exit(int(ExitCode.INTERRUPTED))
+        except Exception as exc:
+            app = ctx.obj
+            if not isinstance(app, AppContext):
+                raise
+            if app.debug:
+                app.err.print(app.redact(traceback.format_exc()), markup=False)
+                hint = ""
+            else:
+                hint = " Run with --debug for a traceback."
+            render_error(app.err, app.redact(f"unexpected {type(exc).__name__}: {exc}.{hint}"))
+            ctx.exit(int(ExitCode.FAILED))
+
+
+@click.group(cls=ImageKitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="imagekit-cli", message="%(prog)s %(version)s")
+@click.option("--profile", help="Config profile to use. Env: IMAGEKIT_PROFILE.")
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="One base URL for the upload and media APIs (a proxy or test server). "
+    "Env: IMAGEKIT_BASE_URL.",
+)
+@click.option("-v", "--verbose", count=True, help="More output: skipped files, retries.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and the summary.")
+@click.option("--debug", is_flag=True, help="Tracebacks and an HTTP trace (secrets redacted).")
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Force colour on or off. Default: on a terminal, unless NO_COLOR is set.",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    profile: str | None,
+    base_url: str | None,
+    verbose: int,
+    quiet: bool,
+    debug: bool,
+    color: bool | None,
+) -> None:
+    """Fast, safe bulk upload and folder sync for ImageKit.io.
+
+    \b
+    Examples:
+      imagekit upload photos --dry-run
+      imagekit upload photos --folder /site
+      imagekit sync ./public /site --delete --yes
+    """
+    out, err = make_consoles(color)
+    ctx.obj = AppContext(
+        out=out,
+        err=err,
+        verbose=verbose,
+        quiet=quiet,
+        debug=debug,
+        flags={"profile": profile, "base_url": base_url},
+    )
+
+
+cli.add_command(upload)
 
 
 def main() -> None:
     """Console entry point."""
-    cli()
+    cli(prog_name="imagekit")

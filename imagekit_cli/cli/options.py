@@ -1,0 +1,177 @@
+"""Option bundles shared by several commands, so each flag is spelled once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from imagekit_cli.auth import AUTH_MODES
+from imagekit_cli.limits import PLAN_LIMITS
+from imagekit_cli.report import OUTPUT_FORMATS
+from imagekit_cli.ui import PROGRESS_MODES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
+    def decorator(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorator
+
+
+selection_options = _apply(
+    [
+        click.option(
+            "--include",
+            multiple=True,
+            metavar="GLOB",
+            help="Only files matching GLOB (gitignore syntax, relative to each folder "
+            "given). Repeatable. Example: --include '*.jpg'.",
+        ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            metavar="GLOB",
+            help="Skip files matching GLOB (gitignore syntax). Repeatable. "
+            "Example: --exclude 'drafts/'.",
+        ),
+        click.option(
+            "--ignore-file",
+            "ignore_files",
+            multiple=True,
+            type=click.Path(dir_okay=False, path_type=str),
+            help="Read more exclude patterns from FILE (gitignore syntax).",
+        ),
+        click.option("--no-ignore", is_flag=True, help="Do not read .imagekitignore files."),
+        click.option("--hidden", is_flag=True, help="Include hidden files and folders (dotfiles)."),
+        click.option(
+            "--follow-symlinks",
+            is_flag=True,
+            help="Follow symlinked folders (loops are detected and skipped).",
+        ),
+    ]
+)
+
+type_options = _apply(
+    [
+        click.option(
+            "--plan",
+            type=click.Choice(list(PLAN_LIMITS)),
+            default=None,
+            help="Your ImageKit plan; sets per-file size limits. Default: free, or the "
+            "profile's plan.",
+        ),
+        click.option(
+            "--max-size",
+            metavar="SIZE",
+            help="Override the per-file size limit, e.g. 10MB or 1GiB.",
+        ),
+        click.option(
+            "--allow-ext",
+            multiple=True,
+            metavar="EXT",
+            help="Also allow this extension. Repeatable. Example: --allow-ext heic.",
+        ),
+        click.option("--any-type", is_flag=True, help="Do not filter by extension at all."),
+    ]
+)
+
+engine_options = _apply(
+    [
+        click.option(
+            "-j",
+            "--concurrency",
+            type=click.IntRange(1, 256),
+            default=None,
+            help="Uploads in flight at once. Default: 8, or the profile's.",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(1, 50),
+            default=5,
+            show_default=True,
+            help="Attempts per file in all (connection errors, timeouts, 408, 429, 5xx).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(1, 3600),
+            default=60.0,
+            show_default=True,
+            help="Seconds without progress before a request is abandoned and retried.",
+        ),
+        click.option(
+            "--fail-fast", is_flag=True, help="Stop starting files after the first failure."
+        ),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Show what would happen; send nothing and need no credentials.",
+        ),
+        click.option(
+            "--shard",
+            metavar="K/N",
+            help="Only the K-th of N stable shards of the files (split a job across "
+            "N CI runners). Example: --shard 2/4.",
+        ),
+    ]
+)
+
+output_options = _apply(
+    [
+        click.option(
+            "--output",
+            "-o",
+            "output",
+            type=click.Choice(OUTPUT_FORMATS),
+            default="table",
+            show_default=True,
+            help="Results format on stdout.",
+        ),
+        click.option(
+            "--report",
+            "report_path",
+            type=click.Path(dir_okay=False, path_type=str),
+            help="Also write the full report to FILE (.json, .jsonl journal, .csv or .xml "
+            "JUnit), even after a failure or Ctrl-C.",
+        ),
+        click.option(
+            "--progress",
+            type=click.Choice(PROGRESS_MODES),
+            default="auto",
+            show_default=True,
+            help="Live bars (rich), one line per file (plain), or none. auto: rich on a "
+            "terminal, plain in CI and pipes.",
+        ),
+    ]
+)
+
+auth_options = _apply(
+    [
+        click.option(
+            "--auth",
+            type=click.Choice(AUTH_MODES),
+            default="private-key",
+            show_default=True,
+            help="private-key: HTTP Basic (server side). signature: v1 token/expire/"
+            "signature fields. jwt: v2 upload with a JWT. signature and jwt sign with "
+            "the private key or, without one, ask --auth-endpoint.",
+        ),
+        click.option(
+            "--auth-endpoint",
+            metavar="URL",
+            help="Signing backend for --auth signature|jwt, so only the public key is "
+            "needed here. Env: IMAGEKIT_AUTH_ENDPOINT.",
+        ),
+        click.option(
+            "--auth-header",
+            multiple=True,
+            metavar="'NAME: VALUE'",
+            help="Header sent to --auth-endpoint. Repeatable.",
+        ),
+    ]
+)

@@ -1,0 +1,262 @@
+"""``imagekit upload``: files, folders, stdin lists and URLs, in parallel."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from imagekit_cli.auth import build_signer, parse_auth_headers
+from imagekit_cli.cli.context import AppContext
+from imagekit_cli.cli.options import (
+    auth_options,
+    engine_options,
+    output_options,
+    selection_options,
+    type_options,
+)
+from imagekit_cli.cli.output import finish_run, open_journal
+from imagekit_cli.client import ImageKitClient
+from imagekit_cli.config import Settings
+from imagekit_cli.errors import AuthenticationError, CredentialsError, SigningError
+from imagekit_cli.limits import TypePolicy, parse_size
+from imagekit_cli.planning import Planner, PlanOptions, Selection, check_sources, parse_shard
+from imagekit_cli.report import (
+    FanoutReporter,
+    JournalWriter,
+    Reporter,
+    RunReport,
+    check_report_path,
+)
+from imagekit_cli.retry import RetryPolicy
+from imagekit_cli.runner import (
+    EngineSettings,
+    UploadOptions,
+    load_resume,
+    parse_json_option,
+    run_upload,
+    split_sources,
+)
+from imagekit_cli.ui import choose_progress, make_reporter
+
+
+def build_planner(settings: Settings, folder: str | None, opts: dict[str, Any]) -> Planner:
+    """A Planner from the selection and type options shared by upload and sync."""
+    policy = TypePolicy(
+        plan=opts["plan"] or settings.plan,
+        max_size=parse_size(opts["max_size"]) if opts["max_size"] else None,
+        extra_extensions=frozenset(opts["allow_ext"]),
+        any_type=opts["any_type"],
+    )
+    selection = Selection(
+        include=tuple(opts["include"]),
+        exclude=tuple(opts["exclude"]),
+        ignore_files=tuple(Path(p) for p in opts["ignore_files"]),
+        use_ignore_files=not opts["no_ignore"],
+        hidden=opts["hidden"],
+        follow_symlinks=opts["follow_symlinks"],
+    )
+    shard = parse_shard(opts["shard"]) if opts["shard"] else None
+    return Planner(
+        PlanOptions(folder or settings.folder, selection, policy, shard, opts.get("name"))
+    )
+
+
+def engine_settings(settings: Settings, opts: dict[str, Any]) -> EngineSettings:
+    """Workers, retries and timeouts from the engine options."""
+    return EngineSettings(
+        concurrency=opts["concurrency"] or settings.concurrency,
+        policy=RetryPolicy(attempts=opts["retries"]),
+        timeout=opts["timeout"],
+        fail_fast=opts["fail_fast"],
+    )
+
+
+def credentials_refused(exc: AuthenticationError | SigningError, settings: Settings) -> Exception:
+    """One clear line for a refused key, naming where the key came from."""
+    if isinstance(exc, SigningError):
+        return exc
+    source = settings.source_of("private_key")
+    return CredentialsError(
+        f"ImageKit refused the credentials ({exc.status} {exc.message}).",
+        hint=f"Check the key from {source}; upload stopped, nothing else was sent.",
+    )
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--folder", help="Remote folder to upload into. Default: /, or the profile's.")
+@click.option("--name", help="Remote file name, for a single file or URL.")
+@click.option("-0", "--null", "nul", is_flag=True, help="With '-': paths on stdin end with NUL.")
+@click.option("--tags", help="Comma-separated tags. Example: --tags summer,beach.")
+@click.option(
+    "--unique-names/--no-unique-names",
+    default=False,
+    show_default=True,
+    help="Let ImageKit add a random suffix (useUniqueFileName). Off: exact names, so "
+    "re-runs and retries are idempotent.",
+)
+@click.option(
+    "--overwrite/--no-overwrite",
+    default=None,
+    help="Replace an existing file at the same path with a new version (overwriteFile; "
+    "ImageKit's default is on).",
+)
+@click.option("--overwrite-tags/--no-overwrite-tags", default=None, help="overwriteTags.")
+@click.option("--overwrite-ai-tags/--no-overwrite-ai-tags", default=None, help="overwriteAITags.")
+@click.option(
+    "--overwrite-custom-metadata/--no-overwrite-custom-metadata",
+    default=None,
+    help="overwriteCustomMetadata.",
+)
+@click.option("--private", is_flag=True, help="Upload as private files (isPrivateFile).")
+@click.option("--draft", is_flag=True, help="Upload unpublished (isPublished=false).")
+@click.option("--custom-coordinates", metavar="X,Y,W,H", help="customCoordinates.")
+@click.option(
+    "--custom-metadata",
+    metavar="JSON",
+    help='customMetadata object. Example: --custom-metadata \'{"brand": "acme"}\'.',
+)
+@click.option(
+    "--extensions",
+    metavar="JSON",
+    help='extensions array. Example: --extensions \'[{"name": "remove-bg"}]\'.',
+)
+@click.option(
+    "--transformation",
+    metavar="JSON",
+    help='transformation object. Example: --transformation \'{"pre": "w-1000"}\'.',
+)
+@click.option("--webhook-url", metavar="URL", help="webhookUrl for extension results.")
+@click.option("--checks", metavar="EXPR", help='Server-side checks, e.g. \'"file.size" < "1mb"\'.')
+@click.option("--description", help="File description.")
+@click.option(
+    "--response-fields",
+    metavar="LIST",
+    help="Extra response fields, comma-separated, e.g. tags,customMetadata.",
+)
+@click.option(
+    "--resume",
+    "resume_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Skip files an earlier run's .jsonl report records as uploaded (same size and mtime).",
+)
+@selection_options
+@type_options
+@engine_options
+@auth_options
+@output_options
+@click.pass_obj
+def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
+    """Upload files, folders, '-' (paths on stdin) or URLs.
+
+    A folder is uploaded recursively; its contents land under --folder keeping their
+    sub-folders. Names are kept exactly (no random suffix), so a re-run replaces files with
+    new versions instead of making copies.
+
+    \b
+    Examples:
+      imagekit upload photos --dry-run            # see the plan; no key needed
+      imagekit upload logo.png --folder /brand
+      imagekit upload photos --folder /site -j 16 --report run.jsonl
+      find . -name '*.jpg' -print0 | imagekit upload - -0 --folder /jpgs
+    """
+    stdin_text = sys.stdin.read() if "-" in paths else None
+    sources = split_sources(paths, stdin_text, opts["nul"])
+    settings = app.settings(
+        auth_endpoint=opts["auth_endpoint"],
+        plan=opts["plan"],
+        concurrency=opts["concurrency"],
+        folder=opts["folder"],
+    )
+    check_sources(sources, opts["name"])
+    options = UploadOptions(
+        unique_names=opts["unique_names"],
+        overwrite=opts["overwrite"],
+        overwrite_tags=opts["overwrite_tags"],
+        overwrite_ai_tags=opts["overwrite_ai_tags"],
+        overwrite_custom_metadata=opts["overwrite_custom_metadata"],
+        tags=tuple(t.strip() for t in (opts["tags"] or "").split(",") if t.strip()),
+        private=opts["private"],
+        draft=opts["draft"],
+        custom_coordinates=opts["custom_coordinates"],
+        custom_metadata=parse_json_option(opts["custom_metadata"], "--custom-metadata", dict),
+        extensions=parse_json_option(opts["extensions"], "--extensions", list),
+        transformation=parse_json_option(opts["transformation"], "--transformation", dict),
+        webhook_url=opts["webhook_url"],
+        checks=opts["checks"],
+        description=opts["description"],
+        response_fields=tuple(
+            f.strip() for f in (opts["response_fields"] or "").split(",") if f.strip()
+        ),
+    )
+    options.validate()
+    planner = build_planner(settings, settings.folder, opts)
+    if opts["report_path"]:
+        check_report_path(Path(opts["report_path"]))
+    resume = load_resume(Path(opts["resume_path"])) if opts["resume_path"] else None
+    auth_headers = parse_auth_headers(opts["auth_header"])
+    engine = engine_settings(settings, opts)
+    report = RunReport(
+        "upload",
+        dry_run=opts["dry_run"],
+        target={"folder": planner.folder, "base_url": settings.base_url},
+    )
+    if not opts["dry_run"] and opts["auth"] == "private-key":
+        settings.require_private_key()
+    mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
+    reporter = make_reporter(mode, app.err, app.verbose)
+    journal = open_journal(opts["report_path"])
+    fatal: Exception | None = None
+
+    async def go() -> None:
+        nonlocal fatal
+        if opts["dry_run"]:
+            await run_upload(
+                planner.iter_plan(sources),
+                options,
+                report,
+                _fanout(reporter, journal),
+                client=None,
+                signer=None,
+                engine=engine,
+            )
+            return
+        async with ImageKitClient(
+            settings.base_url,
+            private_key=settings.private_key,
+            concurrency=engine.concurrency,
+            timeout=engine.timeout,
+            trace=app.tracer(),
+        ) as client:
+            signer = build_signer(opts["auth"], settings, client, auth_headers)
+            runner = await run_upload(
+                planner.iter_plan(sources),
+                options,
+                report,
+                _fanout(reporter, journal),
+                client=client,
+                signer=signer,
+                engine=engine,
+                resume=resume,
+            )
+            if runner is not None and isinstance(
+                runner.control.fatal, AuthenticationError | SigningError
+            ):
+                fatal = credentials_refused(runner.control.fatal, settings)
+
+    try:
+        with reporter:
+            asyncio.run(go())
+    finally:
+        finish_run(app, report, opts["output"], opts["report_path"], journal)
+    if fatal is not None:
+        raise fatal
+    click.get_current_context().exit(int(report.exit_code()))
+
+
+def _fanout(reporter: Reporter, journal: JournalWriter | None) -> Reporter:
+    return FanoutReporter(reporter, journal) if journal is not None else reporter

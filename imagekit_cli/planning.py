@@ -1,0 +1,383 @@
+"""Turn command-line sources into a stream of plan items, before any network call.
+
+The plan is a generator: a huge tree starts uploading while it is still being walked, and
+memory stays bounded. Each item says what will happen to one local file: upload it (to a
+predicted remote path, after ImageKit's name sanitising), skip it (with a reason), or fail
+it (two files that would land on the same remote path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pathspec
+
+from imagekit_cli.errors import UsageError
+from imagekit_cli.limits import TypePolicy
+
+IGNORE_FILE = ".imagekitignore"
+MAX_FOLDER_DEPTH = 50
+
+
+def sanitise_name(name: str) -> str:
+    """Predict ImageKit's rename: characters other than letters, marks, numbers, ``._-`` → ``_``."""
+    return "".join(
+        ch if ch in "._-" or unicodedata.category(ch)[0] in "LMN" else "_" for ch in name
+    )
+
+
+def normalise_folder(folder: str, flag: str = "--folder") -> str:
+    """``a//b/`` → ``/a/b/``; ``.`` segments dropped; ``..`` refused (it would escape)."""
+    segments = [s for s in folder.replace("\\", "/").split("/") if s and s != "."]
+    if ".." in segments:
+        raise UsageError(
+            f"{flag} '{folder}' contains '..'.", hint="Give the remote folder as an absolute path."
+        )
+    if any(any(unicodedata.category(c) == "Cc" for c in s) for s in segments):
+        raise UsageError(f"{flag} contains control characters.", hint="Remove them.")
+    return "/" + "".join(f"{s}/" for s in segments)
+
+
+def remote_folder(folder: str) -> str:
+    """The folder as ImageKit will store it: each segment sanitised."""
+    return "/" + "".join(f"{sanitise_name(s)}/" for s in folder.split("/") if s)
+
+
+def shard_of(rel_path: str, count: int) -> int:
+    """Stable shard index (0-based) of a relative path."""
+    digest = hashlib.blake2b(rel_path.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` → (K, N) with 1 <= K <= N."""
+    k, sep, n = text.partition("/")
+    if sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n):
+        return int(k), int(n)
+    raise UsageError(f"--shard '{text}' must be K/N with 1 <= K <= N, e.g. 2/4.")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItem:
+    """What will happen to one source file or URL."""
+
+    path: str  # as the user would name it: the source argument joined with the relative path
+    rel_path: str  # relative to the walked root; the key for sharding and sync
+    folder: str  # the folder field to send, e.g. "/site/2024/"
+    file_name: str  # the fileName field to send (ImageKit sanitises it)
+    remote_path: str  # predicted stored path
+    local: Path | None = None
+    url: str | None = None
+    size: int = 0
+    mtime: float = 0.0
+    action: str = "upload"  # upload | skip | fail
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which walked files are candidates at all."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    ignore_files: tuple[Path, ...] = ()
+    use_ignore_files: bool = True
+    hidden: bool = False
+    follow_symlinks: bool = False
+
+    def compiled(self) -> _Matchers:
+        extra: list[str] = []
+        for path in self.ignore_files:
+            try:
+                extra += path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise UsageError(f"--ignore-file {path}: {exc.strerror}.") from None
+        return _Matchers(
+            include=pathspec.GitIgnoreSpec.from_lines(self.include) if self.include else None,
+            exclude=pathspec.GitIgnoreSpec.from_lines(self.exclude),
+            ignore=pathspec.GitIgnoreSpec.from_lines(extra),
+        )
+
+
+@dataclass(frozen=True)
+class _Matchers:
+    include: pathspec.GitIgnoreSpec | None
+    exclude: pathspec.GitIgnoreSpec
+    ignore: pathspec.GitIgnoreSpec
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Everything planning needs: destination, selection, limits, sharding."""
+
+    folder: str = "/"
+    selection: Selection = field(default_factory=Selection)
+    policy: TypePolicy = field(default_factory=TypePolicy)
+    shard: tuple[int, int] | None = None
+    name: str | None = None
+
+
+def is_url(source: str) -> bool:
+    """Whether a source is an http(s) URL for ImageKit to fetch."""
+    return source.startswith(("http://", "https://"))
+
+
+def check_sources(sources: Sequence[str], name: str | None) -> None:
+    """Fail fast, before any request, on sources that do not exist."""
+    if not sources:
+        raise UsageError("No PATH given.", hint="Name files, folders, '-' or URLs to upload.")
+    for source in sources:
+        if not is_url(source) and not os.path.lexists(source):
+            raise UsageError(f"Path '{source}' does not exist.", hint="Check the spelling.")
+    if name is not None and len(sources) != 1:
+        raise UsageError("--name needs exactly one source.")
+
+
+class Planner:
+    """Walks sources and yields PlanItems; one Planner per run."""
+
+    def __init__(self, options: PlanOptions) -> None:
+        self.options = options
+        self.folder = normalise_folder(options.folder)
+        self._matchers = options.selection.compiled()
+        self._seen: set[int] = set()
+
+    def is_excluded(self, rel_path: str) -> bool:
+        """Whether the command-line filters exclude a relative path (used by sync deletes)."""
+        m = self._matchers
+        if m.exclude.match_file(rel_path) or m.ignore.match_file(rel_path):
+            return True
+        return m.include is not None and not m.include.match_file(rel_path)
+
+    def iter_plan(self, sources: Sequence[str]) -> Iterator[PlanItem]:
+        """Yield an item for every candidate file of every source, in a stable order."""
+        check_sources(sources, self.options.name)
+        for source in sources:
+            if is_url(source):
+                yield from self._keep(self._url_item(source))
+            elif os.path.isdir(source) and not (
+                os.path.islink(source) and not self.options.selection.follow_symlinks
+            ):
+                yield from self._walk(Path(source), source)
+            else:
+                name = self.options.name or os.path.basename(source)
+                yield from self._keep(self._file_item(Path(source), source, name, self.folder))
+
+    def _keep(self, item: PlanItem) -> Iterator[PlanItem]:
+        shard = self.options.shard
+        if shard is not None and shard_of(item.rel_path, shard[1]) != shard[0] - 1:
+            return
+        if item.action == "upload":
+            key = hash(item.remote_path)
+            if key in self._seen:
+                item = _replace(
+                    item, "fail", f"collides with another file planned for {item.remote_path}"
+                )
+            self._seen.add(key)
+        yield item
+
+    def _url_item(self, url: str) -> PlanItem:
+        name = self.options.name or unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
+        if not name:
+            raise UsageError(f"Cannot take a file name from URL '{url}'.", hint="Use --name.")
+        remote = remote_folder(self.folder) + sanitise_name(name)
+        return PlanItem(url, name, self.folder, name, remote, url=url)
+
+    def _file_item(self, path: Path, shown: str, name: str, folder: str, rel: str = "") -> PlanItem:
+        rel = rel or name
+        remote = remote_folder(folder) + sanitise_name(name)
+        base = PlanItem(shown, rel, folder, name, remote, local=path)
+        if _has_surrogates(name):
+            return _replace(base, "skip", "file name is not valid UTF-8; rename the file")
+        try:
+            st = path.stat()
+        except PermissionError:
+            return _replace(base, "skip", "permission denied")
+        except OSError as exc:
+            return _replace(base, "skip", f"cannot stat: {exc.strerror}")
+        base = PlanItem(
+            shown, rel, folder, name, remote, local=path, size=st.st_size, mtime=st.st_mtime
+        )
+        if not stat.S_ISREG(st.st_mode):
+            return _replace(base, "skip", "not a regular file")
+        if not os.access(path, os.R_OK):
+            return _replace(base, "skip", "permission denied")
+        if st.st_size == 0:
+            return _replace(base, "skip", "empty file")
+        rejection = self.options.policy.rejection(name, st.st_size)
+        if rejection:
+            return _replace(base, "skip", rejection)
+        if remote.count("/") - 1 > MAX_FOLDER_DEPTH:
+            return _replace(base, "skip", f"folder nested deeper than {MAX_FOLDER_DEPTH} levels")
+        return base
+
+    def _walk(self, root: Path, shown_root: str) -> Iterator[PlanItem]:
+        selection = self.options.selection
+        root_id = _dir_id(root)
+        # (directory, relative parts, ignore specs with their base, ancestor dir ids)
+        stack: list[
+            tuple[
+                Path,
+                tuple[str, ...],
+                tuple[tuple[str, pathspec.GitIgnoreSpec], ...],
+                frozenset[tuple[int, int]],
+            ]
+        ] = [(root, (), (), frozenset({root_id}))]
+        while stack:
+            directory, parts, specs, ancestors = stack.pop()
+            rel_dir = "".join(f"{p}/" for p in parts)
+            try:
+                entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            except OSError as exc:
+                reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
+                yield from self._keep(self._dir_skip(shown_root, rel_dir, str(reason)))
+                continue
+            if selection.use_ignore_files and any(e.name == IGNORE_FILE for e in entries):
+                spec = _read_ignore(directory / IGNORE_FILE)
+                specs = (*specs, (rel_dir, spec))
+            folder = self.folder + rel_dir
+            files: list[PlanItem] = []
+            subdirs: list[tuple[Path, tuple[str, ...], frozenset[tuple[int, int]]]] = []
+            for entry in entries:
+                item, sub = self._entry(entry, shown_root, parts, rel_dir, folder, specs, ancestors)
+                if item is not None:
+                    files.append(item)
+                if sub is not None:
+                    subdirs.append(sub)
+            for item in self._mark_collisions(files):
+                yield from self._keep(item)
+            for sub_path, sub_parts, sub_ancestors in reversed(subdirs):
+                stack.append((sub_path, sub_parts, specs, sub_ancestors))
+
+    def _entry(
+        self,
+        entry: os.DirEntry[str],
+        shown_root: str,
+        parts: tuple[str, ...],
+        rel_dir: str,
+        folder: str,
+        specs: tuple[tuple[str, pathspec.GitIgnoreSpec], ...],
+        ancestors: frozenset[tuple[int, int]],
+    ) -> tuple[PlanItem | None, tuple[Path, tuple[str, ...], frozenset[tuple[int, int]]] | None]:
+        selection = self.options.selection
+        name = entry.name
+        rel = rel_dir + name
+        if name == IGNORE_FILE and selection.use_ignore_files:
+            return None, None
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            reason = self._dir_reason(entry, rel, specs, ancestors)
+            if reason is not None:
+                return self._dir_skip(shown_root, rel + "/", reason), None
+            sub_ancestors = ancestors | {_dir_id(Path(entry.path))}
+            return None, (Path(entry.path), (*parts, name), sub_ancestors)
+        shown = os.path.join(shown_root, rel)
+        reason = None
+        if name.startswith(".") and not selection.hidden:
+            reason = "hidden file (use --hidden)"
+        elif self.is_excluded(rel) or _ignored(rel, specs):
+            reason = "excluded"
+        if reason is not None:
+            remote = remote_folder(folder) + sanitise_name(name)
+            return PlanItem(
+                shown, rel, folder, name, remote, Path(entry.path), action="skip", reason=reason
+            ), None
+        return self._file_item(Path(entry.path), shown, name, folder, rel), None
+
+    def _dir_reason(
+        self,
+        entry: os.DirEntry[str],
+        rel: str,
+        specs: tuple[tuple[str, pathspec.GitIgnoreSpec], ...],
+        ancestors: frozenset[tuple[int, int]],
+    ) -> str | None:
+        selection = self.options.selection
+        if _has_surrogates(entry.name):
+            return "folder name is not valid UTF-8; rename the folder"
+        if entry.name.startswith(".") and not selection.hidden:
+            return "hidden folder (use --hidden)"
+        if entry.is_symlink():
+            if not selection.follow_symlinks:
+                return "symlinked folder (use --follow-symlinks)"
+            if _dir_id(Path(entry.path)) in ancestors:
+                return "symlink loop"
+        m = self._matchers
+        if m.exclude.match_file(rel + "/") or m.ignore.match_file(rel + "/"):
+            return "excluded"
+        if _ignored(rel + "/", specs):
+            return "excluded"
+        return None
+
+    def _dir_skip(self, shown_root: str, rel_dir: str, reason: str) -> PlanItem:
+        folder = remote_folder(self.folder + rel_dir)
+        shown = os.path.join(shown_root, rel_dir)
+        return PlanItem(shown, rel_dir, folder, "", folder, action="skip", reason=reason)
+
+    @staticmethod
+    def _mark_collisions(files: list[PlanItem]) -> list[PlanItem]:
+        """Within one folder, every file whose predicted remote path is shared fails."""
+        by_remote: dict[str, list[int]] = {}
+        for index, item in enumerate(files):
+            if item.action == "upload":
+                by_remote.setdefault(item.remote_path, []).append(index)
+        for indexes in by_remote.values():
+            if len(indexes) > 1:
+                names = ", ".join(f"'{files[i].file_name}'" for i in indexes)
+                for i in indexes:
+                    files[i] = _replace(
+                        files[i],
+                        "fail",
+                        f"name collision: {names} all map to "
+                        f"{files[i].remote_path}; rename all but one",
+                    )
+        return files
+
+
+def _replace(item: PlanItem, action: str, reason: str) -> PlanItem:
+    return PlanItem(
+        item.path,
+        item.rel_path,
+        item.folder,
+        item.file_name,
+        item.remote_path,
+        item.local,
+        item.url,
+        item.size,
+        item.mtime,
+        action,
+        reason,
+    )
+
+
+def _has_surrogates(name: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in name)
+
+
+def _dir_id(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (st.st_dev, st.st_ino)
+
+
+def _read_ignore(path: Path) -> pathspec.GitIgnoreSpec:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _ignored(rel: str, specs: tuple[tuple[str, pathspec.GitIgnoreSpec], ...]) -> bool:
+    return any(rel.startswith(base) and spec.match_file(rel[len(base) :]) for base, spec in specs)

@@ -1,0 +1,263 @@
+"""Library-level runs: what ``imagekit upload`` does, testable without click.
+
+``run_upload`` streams the plan into the engine, so the first request starts while a large
+tree is still being walked. Upload options map one-to-one onto API fields
+(imagekit-api.md §3c), validated locally before anything is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagekit_cli.auth import Signer
+from imagekit_cli.client import ImageKitClient, UploadRequest
+from imagekit_cli.engine import Engine, UploadJob
+from imagekit_cli.errors import UsageError
+from imagekit_cli.planning import PlanItem
+from imagekit_cli.report import FileResult, Reporter, RunReport, Status, read_records
+from imagekit_cli.retry import RetryPolicy
+
+RESPONSE_FIELDS = frozenset(
+    {
+        "tags",
+        "customCoordinates",
+        "isPrivateFile",
+        "embeddedMetadata",
+        "isPublished",
+        "customMetadata",
+        "metadata",
+        "selectedFieldsSchema",
+    }
+)
+
+
+def parse_json_option(text: str | None, flag: str, kind: type) -> str | None:
+    """Validate a JSON option locally; returns it compact, or raises a UsageError naming it."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{flag} is not valid JSON: {exc.msg} at position {exc.pos}.",
+            hint=f'Quote it for your shell, e.g. {flag} \'{{"key": "value"}}\''
+            if kind is dict
+            else f'Quote it for your shell, e.g. {flag} \'[{{"name": "x"}}]\'',
+        ) from None
+    if not isinstance(value, kind):
+        expected = "an object {...}" if kind is dict else "an array [...]"
+        raise UsageError(f"{flag} must be a JSON {expected}.")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """Every upload flag, already validated; ``fields_for`` turns it into form fields."""
+
+    unique_names: bool = False
+    overwrite: bool | None = None
+    overwrite_tags: bool | None = None
+    overwrite_ai_tags: bool | None = None
+    overwrite_custom_metadata: bool | None = None
+    tags: tuple[str, ...] = ()
+    private: bool = False
+    draft: bool = False
+    custom_coordinates: str | None = None
+    custom_metadata: str | None = None
+    extensions: str | None = None
+    transformation: str | None = None
+    webhook_url: str | None = None
+    checks: str | None = None
+    description: str | None = None
+    response_fields: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        """Raise a UsageError naming the flag for anything ImageKit would refuse."""
+        joined = ",".join(self.tags)
+        if "%" in joined:
+            raise UsageError("--tags may not contain '%'.")
+        if len(joined.replace(",", "")) > 500:
+            raise UsageError("--tags may hold at most 500 characters in all.")
+        for name in self.response_fields:
+            if name not in RESPONSE_FIELDS:
+                raise UsageError(
+                    f"--response-fields '{name}' is not a response field.",
+                    hint=f"Use any of {', '.join(sorted(RESPONSE_FIELDS))}.",
+                )
+        coordinates = self.custom_coordinates
+        if coordinates is not None:
+            parts = coordinates.split(",")
+            if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+                raise UsageError(f"--custom-coordinates '{coordinates}' must be x,y,width,height.")
+        if self.webhook_url is not None and not self.webhook_url.startswith(
+            ("http://", "https://")
+        ):
+            raise UsageError(f"--webhook-url '{self.webhook_url}' must be an http(s) URL.")
+
+    def fields_for(self, item: PlanItem) -> dict[str, str]:
+        """The form fields of one upload, exactly as they go on the wire."""
+        fields = {
+            "fileName": item.file_name,
+            "folder": item.folder,
+            "useUniqueFileName": _bool(self.unique_names),
+        }
+        optional: dict[str, Any] = {
+            "tags": ",".join(self.tags) if self.tags else None,
+            "isPrivateFile": "true" if self.private else None,
+            "isPublished": "false" if self.draft else None,
+            "overwriteFile": self.overwrite,
+            "overwriteTags": self.overwrite_tags,
+            "overwriteAITags": self.overwrite_ai_tags,
+            "overwriteCustomMetadata": self.overwrite_custom_metadata,
+            "customCoordinates": self.custom_coordinates,
+            "customMetadata": self.custom_metadata,
+            "extensions": self.extensions,
+            "transformation": self.transformation,
+            "webhookUrl": self.webhook_url,
+            "checks": self.checks,
+            "description": self.description,
+            "responseFields": ",".join(self.response_fields) if self.response_fields else None,
+        }
+        for key, value in optional.items():
+            if value is not None:
+                fields[key] = _bool(value) if isinstance(value, bool) else str(value)
+        return fields
+
+
+def load_resume(path: Path) -> dict[str, tuple[int, float | None]]:
+    """Files an earlier run's journal records as uploaded: path -> (size, mtime)."""
+    done: dict[str, tuple[int, float | None]] = {}
+    for record in read_records(path):
+        if record.get("status") == Status.UPLOADED.value:
+            done[str(record["path"])] = (int(record.get("size") or 0), record.get("mtime"))
+    return done
+
+
+def _already_done(item: PlanItem, resume: Mapping[str, tuple[int, float | None]]) -> bool:
+    entry = resume.get(item.path)
+    if entry is None or item.local is None:
+        return False
+    size, mtime = entry
+    return size == item.size and mtime is not None and abs(mtime - item.mtime) < 1e-6
+
+
+def plan_to_work(
+    items: Iterable[PlanItem],
+    options: UploadOptions,
+    resume: Mapping[str, tuple[int, float | None]] | None = None,
+) -> Iterator[UploadJob | FileResult]:
+    """Turn plan items into upload jobs, and skips and failures into final results."""
+    for item in items:
+        if item.action == "skip":
+            yield FileResult(
+                item.path,
+                item.remote_path,
+                Status.SKIPPED,
+                item.reason,
+                item.size,
+                mtime=item.mtime or None,
+            )
+        elif item.action == "fail":
+            yield FileResult(
+                item.path,
+                item.remote_path,
+                Status.FAILED,
+                item.reason,
+                item.size,
+                error={"status": None, "message": item.reason},
+                mtime=item.mtime or None,
+            )
+        elif resume and _already_done(item, resume):
+            yield FileResult(
+                item.path,
+                item.remote_path,
+                Status.SKIPPED,
+                "already uploaded (--resume)",
+                item.size,
+                mtime=item.mtime,
+            )
+        else:
+            request = UploadRequest(options.fields_for(item), item.local, item.size, item.url)
+            yield UploadJob(item.path, item.remote_path, request, item.mtime or None)
+
+
+def dry_run_results(work: Iterable[UploadJob | FileResult]) -> Iterator[FileResult]:
+    """What a run would do, with no request sent."""
+    for item in work:
+        if isinstance(item, FileResult):
+            yield item
+        else:
+            yield FileResult(
+                item.path,
+                item.remote_path,
+                Status.PLANNED,
+                None,
+                item.request.size,
+                mtime=item.mtime,
+            )
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How the engine runs: workers, retries, timeouts, stopping."""
+
+    concurrency: int = 8
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = 60.0
+    fail_fast: bool = False
+    handle_signals: bool = True
+
+
+async def run_upload(
+    items: Iterable[PlanItem],
+    options: UploadOptions,
+    report: RunReport,
+    reporter: Reporter,
+    *,
+    client: ImageKitClient | None,
+    signer: Signer | None,
+    engine: EngineSettings,
+    resume: Mapping[str, tuple[int, float | None]] | None = None,
+) -> Engine | None:
+    """Upload (or, without a client, dry-run) the plan into ``report``."""
+    work = plan_to_work(items, options, resume)
+    if client is None or signer is None:
+        for result in dry_run_results(work):
+            report.add(result)
+            reporter.finished(result)
+        reporter.planning_done()
+        return None
+    runner = Engine(
+        client,
+        signer,
+        reporter,
+        report,
+        concurrency=engine.concurrency,
+        policy=engine.policy,
+        fail_fast=engine.fail_fast,
+        handle_signals=engine.handle_signals,
+    )
+    await runner.run(work)
+    return runner
+
+
+def split_sources(sources: Sequence[str], stdin_text: str | None, nul: bool) -> list[str]:
+    """Replace ``-`` with the paths read from stdin (one a line, or NUL-separated with -0)."""
+    result: list[str] = []
+    for source in sources:
+        if source == "-":
+            if stdin_text is None:
+                raise UsageError("'-' reads paths from stdin, but stdin is empty.")
+            separator = "\0" if nul else "\n"
+            result += [p.rstrip("\r") if not nul else p for p in stdin_text.split(separator) if p]
+        else:
+            result.append(source)
+    return result

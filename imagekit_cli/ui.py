@@ -1,0 +1,351 @@
+"""What a person or a CI log sees: live progress, plain lines, summaries, tables.
+
+Three Reporter implementations: ``RichReporter`` (a TTY: overall files and bytes, speed,
+ETA and a row per file in flight), ``PlainReporter`` (CI and pipes: one line per finished
+file and a progress line every 10 s, never an ANSI code) and ``QuietReporter`` (-q:
+failures only). All of them write to stderr; stdout carries results only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from types import TracebackType
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from imagekit_cli.errors import ImageKitCLIError
+from imagekit_cli.limits import format_size
+from imagekit_cli.report import FileResult, NullReporter, RunReport, Status
+
+PROGRESS_MODES = ("auto", "rich", "plain", "none")
+PLAIN_PROGRESS_EVERY_S = 10.0
+
+
+def make_consoles(color: bool | None) -> tuple[Console, Console]:
+    """stdout and stderr consoles; ``color`` None means: decide from the TTY and NO_COLOR."""
+    no_color = color is False or (color is None and "NO_COLOR" in os.environ)
+    out = Console(no_color=no_color, force_terminal=color or None, highlight=False, soft_wrap=True)
+    err = Console(
+        stderr=True,
+        no_color=no_color,
+        force_terminal=color or None,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return out, err
+
+
+def choose_progress(mode: str, err: Console, quiet: bool, env_ci: bool) -> str:
+    """Resolve ``--progress auto`` to rich on a TTY outside CI, plain otherwise."""
+    if quiet:
+        return "none"
+    if mode != "auto":
+        return mode
+    return "rich" if err.is_terminal and not env_ci else "plain"
+
+
+def _line(result: FileResult) -> str:
+    status = result.status.value
+    if result.status in (Status.UPLOADED, Status.PLANNED, Status.DELETED):
+        size = format_size(result.size)
+        extra = f"  {result.duration_s:.2f}s" if result.status == Status.UPLOADED else ""
+        retries = f"  ({result.attempts} attempts)" if result.attempts > 1 else ""
+        note = f"  [{result.reason}]" if result.reason else ""
+        return f"{status:<9} {result.path} -> {result.remote_path}  {size}{extra}{retries}{note}"
+    return f"{status:<9} {result.path}  ({result.reason})"
+
+
+class _Counting(NullReporter):
+    """Totals shared by the line-based reporters."""
+
+    def __init__(self, err: Console, verbose: int = 0) -> None:
+        self.err = err
+        self.verbose = verbose
+        self.total_files = 0
+        self.total_bytes = 0
+        self.done_files = 0
+        self.sent_bytes = 0
+        self.started_at = time.monotonic()
+
+    def __enter__(self) -> _Counting:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def planned(self, files: int, size: int) -> None:
+        """Grow the totals."""
+        self.total_files += files
+        self.total_bytes += size
+
+    def progress(self, key: int, sent: int) -> None:
+        """Count bytes."""
+        self.sent_bytes += sent
+
+    def message(self, level: str, text: str) -> None:
+        """Warnings always; notes with -v."""
+        if level != "info" or self.verbose:
+            self.err.print(f"{level}: {text}", markup=False, highlight=False)
+
+
+class PlainReporter(_Counting):
+    """One line per finished file; a progress line every 10 s; no ANSI codes."""
+
+    def __init__(self, err: Console, verbose: int = 0, every_s: float = PLAIN_PROGRESS_EVERY_S):
+        super().__init__(err, verbose)
+        self.every_s = every_s
+        self._last = time.monotonic()
+
+    def retrying(self, key: int, path: str, attempt: int, error: str, wait_s: float) -> None:
+        """Retries are worth a line in a CI log."""
+        self.err.print(
+            f"retry     {path}  attempt {attempt} failed: {error}; retrying in {wait_s:.1f}s",
+            markup=False,
+        )
+
+    def finished(self, result: FileResult) -> None:
+        """Print the file's line (skips only with -v)."""
+        if result.status == Status.UPLOADED:
+            self.done_files += 1
+        if result.status != Status.SKIPPED or self.verbose:
+            self.err.print(_line(result), markup=False)
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self.err.print(self.progress_line(now), markup=False)
+
+    def progress_line(self, now: float) -> str:
+        """``progress  12/2000 files  1.2 MB/30.0 MB  400.0 kB/s``."""
+        elapsed = max(now - self.started_at, 1e-6)
+        rate = self.sent_bytes / elapsed
+        return (
+            f"progress  {self.done_files}/{self.total_files} files  "
+            f"{format_size(self.sent_bytes)}/{format_size(self.total_bytes)}  "
+            f"{format_size(rate)}/s"
+        )
+
+
+class QuietReporter(_Counting):
+    """Only failures."""
+
+    def finished(self, result: FileResult) -> None:
+        """Print failures."""
+        if result.status == Status.FAILED:
+            self.err.print(_line(result), markup=False)
+
+    def message(self, level: str, text: str) -> None:
+        """Only warnings and errors."""
+        if level in ("warning", "error"):
+            self.err.print(f"{level}: {text}", markup=False)
+
+
+class RichReporter(_Counting):
+    """Live progress: overall files and bytes, speed, ETA, a row per file in flight."""
+
+    def __init__(self, err: Console, verbose: int = 0) -> None:
+        super().__init__(err, verbose)
+        self.live = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self.overall = self.live.add_task("planning…", total=None)
+        self._tasks: dict[int, TaskID] = {}
+        self._sent: dict[int, int] = {}
+        self._keys: dict[str, int] = {}
+        self._planning = True
+
+    def __enter__(self) -> RichReporter:
+        self.live.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.live.stop()
+
+    def _describe(self) -> None:
+        more = "+" if self._planning else ""
+        self.live.update(
+            self.overall,
+            total=self.total_bytes or None,
+            description=f"{self.done_files}/{self.total_files}{more} files",
+        )
+
+    def planned(self, files: int, size: int) -> None:
+        """Grow the overall bar."""
+        super().planned(files, size)
+        self._describe()
+
+    def planning_done(self) -> None:
+        """Totals are now final."""
+        self._planning = False
+        self._describe()
+
+    def started(self, key: int, path: str, size: int) -> None:
+        """Add a row for the file."""
+        label = path if len(path) <= 40 else "…" + path[-39:]
+        self._tasks[key] = self.live.add_task(label, total=size or None)
+        self._keys[path] = key
+        self._sent[key] = 0
+
+    def progress(self, key: int, sent: int) -> None:
+        """Advance the file's row and the overall bar."""
+        super().progress(key, sent)
+        self._sent[key] = self._sent.get(key, 0) + sent
+        if key in self._tasks:
+            self.live.update(self._tasks[key], completed=self._sent[key])
+        self.live.update(self.overall, advance=sent)
+
+    def retrying(self, key: int, path: str, attempt: int, error: str, wait_s: float) -> None:
+        """Show retries with -v."""
+        if self.verbose:
+            self.live.console.print(
+                f"retry {escape(path)}: {escape(error)}; again in {wait_s:.1f}s", style="yellow"
+            )
+
+    def finished(self, result: FileResult) -> None:
+        """Remove the file's row; print failures above the bars."""
+        key = self._keys.pop(result.path, None)
+        if key is not None and key in self._tasks:
+            self.live.remove_task(self._tasks.pop(key))
+            self._sent.pop(key, None)
+        if result.status == Status.UPLOADED:
+            self.done_files += 1
+        if result.status == Status.FAILED:
+            self.live.console.print(
+                f"[red]failed[/red] {escape(result.path)}: {escape(result.reason or '')}"
+            )
+        elif self.verbose and result.status != Status.UPLOADED:
+            self.live.console.print(escape(_line(result)))
+        self._describe()
+
+
+def make_reporter(mode: str, err: Console, verbose: int) -> _Counting:
+    """The reporter for a resolved progress mode."""
+    if mode == "rich":
+        return RichReporter(err, verbose)
+    if mode == "plain":
+        return PlainReporter(err, verbose)
+    return QuietReporter(err, verbose)
+
+
+def summary_line(report: RunReport) -> str:
+    """``Uploaded 3, skipped 1, failed 1 · 20.5 kB in 1.23s (2.4 files/s)``."""
+    s = report.summary()
+    parts = []
+    if report.dry_run:
+        parts.append(f"Planned {s['planned']}")
+    else:
+        parts.append(f"Uploaded {s['uploaded']}")
+    parts += [f"skipped {s['skipped']}", f"failed {s['failed']}"]
+    if report.command == "sync":
+        parts.append(f"deleted {s['deleted']}")
+    duration = report.duration_s
+    rate = s["uploaded"] / duration if duration > 0 else 0.0
+    text = ", ".join(parts) + f" · {format_size(s['bytes_uploaded'])} in {duration:.2f}s"
+    if not report.dry_run:
+        text += f" ({rate:.1f} files/s)"
+    if report.interrupted:
+        text += " · interrupted"
+    return text
+
+
+def print_summary(report: RunReport, err: Console, quiet: bool = False) -> None:
+    """The summary and, for a person, a table of failures with their reasons."""
+    failures = [f for f in report.files if f.status == Status.FAILED]
+    if failures and err.is_terminal and not quiet:
+        table = Table(title="Failed files", show_lines=False)
+        for column in ("path", "remote path", "reason"):
+            table.add_column(column, overflow="fold")
+        for f in failures[:50]:
+            table.add_row(f.path, f.remote_path, f.reason or "")
+        err.print(table)
+        if len(failures) > 50:
+            err.print(f"… and {len(failures) - 50} more (see --report).")
+    err.print(summary_line(report), markup=False)
+
+
+def print_table(results: Iterable[FileResult], out: Console) -> None:
+    """The human results table on stdout: status, path, remote path, size, URL or reason."""
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for column in ("status", "path", "remote path", "size", "url / reason"):
+        table.add_column(column, overflow="fold")
+    for f in results:
+        table.add_row(
+            f.status.value, f.path, f.remote_path, format_size(f.size), f.url or f.reason or ""
+        )
+    out.print(table)
+
+
+def render_error(err: Console, exc: ImageKitCLIError | str, debug_hint: bool = True) -> None:
+    """One ``Error: ...`` line, and how to see more."""
+    err.print(f"Error: {exc}", markup=False, style="red" if err.is_terminal else None)
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotations(report: RunReport) -> list[str]:
+    """``::error file=PATH::message`` for every failed file."""
+    lines = []
+    for f in report.files:
+        if f.status == Status.FAILED:
+            message = (f.error or {}).get("message") or f.reason or "failed"
+            lines.append(
+                f"::error file={_escape_property(f.path)},title=imagekit "
+                f"{report.command}::{_escape_data(str(message))}"
+            )
+    return lines
+
+
+def step_summary(report: RunReport) -> str:
+    """A markdown summary for ``$GITHUB_STEP_SUMMARY``."""
+    s = report.summary()
+    rows = [
+        f"### imagekit {report.command}",
+        "",
+        "| uploaded | skipped | failed | deleted | bytes | duration |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {s['uploaded']} | {s['skipped']} | {s['failed']} | {s['deleted']} | "
+        f"{format_size(s['bytes_uploaded'])} | {report.duration_s:.1f}s |",
+    ]
+    failures = [f for f in report.files if f.status == Status.FAILED]
+    if failures:
+        rows += ["", "| failed file | remote path | error |", "|---|---|---|"]
+        for f in failures:
+            message = str((f.error or {}).get("message") or f.reason or "").replace("|", "\\|")
+            rows.append(f"| {f.path.replace('|', chr(92) + '|')} | {f.remote_path} | {message} |")
+    return "\n".join(rows) + "\n"
