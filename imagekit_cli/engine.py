@@ -39,6 +39,7 @@ class UploadJob:
     remote_path: str
     request: UploadRequest
     mtime: float | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -225,7 +226,7 @@ class Engine:
     ) -> FileResult:
         body = response.body
         stored = str(body.get("filePath") or job.remote_path)
-        reason = None
+        reason = job.reason
         if response.status == 202:
             reason = f"queued by ImageKit: {body.get('message', 'processing')}"
         elif stored != job.remote_path:

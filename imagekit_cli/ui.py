@@ -33,19 +33,18 @@ from imagekit_cli.report import FileResult, NullReporter, RunReport, Status
 
 PROGRESS_MODES = ("auto", "rich", "plain", "none")
 PLAIN_PROGRESS_EVERY_S = 10.0
+PIPE_WIDTH = 1000
 
 
 def make_consoles(color: bool | None) -> tuple[Console, Console]:
     """stdout and stderr consoles; ``color`` None means: decide from the TTY and NO_COLOR."""
     no_color = color is False or (color is None and "NO_COLOR" in os.environ)
-    out = Console(no_color=no_color, force_terminal=color or None, highlight=False, soft_wrap=True)
-    err = Console(
-        stderr=True,
-        no_color=no_color,
-        force_terminal=color or None,
-        highlight=False,
-        soft_wrap=True,
-    )
+    out = Console(no_color=no_color, force_terminal=color or None, highlight=False,
+                  soft_wrap=True)  # fmt: skip
+    if not out.is_terminal:
+        out.width = PIPE_WIDTH  # a pipe has no width: keep each table row on one line
+    err = Console(stderr=True, no_color=no_color, force_terminal=color or None, highlight=False,
+                  soft_wrap=True)  # fmt: skip
     return out, err
 
 

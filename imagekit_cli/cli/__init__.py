@@ -13,6 +13,8 @@ import click
 
 from imagekit_cli import __version__
 from imagekit_cli.cli.context import AppContext
+from imagekit_cli.cli.ls import ls
+from imagekit_cli.cli.sync import sync
 from imagekit_cli.cli.upload import upload
 from imagekit_cli.errors import ExitCode, ImageKitCLIError
 from imagekit_cli.ui import make_consoles, render_error
@@ -98,6 +100,8 @@ def cli(
 
 
 cli.add_command(upload)
+cli.add_command(sync)
+cli.add_command(ls)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from imagekit_cli.auth import build_signer, parse_auth_headers
+from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, fanout
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
     auth_options,
@@ -20,20 +21,13 @@ from imagekit_cli.cli.options import (
 )
 from imagekit_cli.cli.output import finish_run, open_journal
 from imagekit_cli.client import ImageKitClient
-from imagekit_cli.config import Settings
-from imagekit_cli.errors import AuthenticationError, CredentialsError, SigningError
-from imagekit_cli.limits import TypePolicy, parse_size
-from imagekit_cli.planning import Planner, PlanOptions, Selection, check_sources, parse_shard
+from imagekit_cli.errors import AuthenticationError, SigningError
+from imagekit_cli.planning import check_sources
 from imagekit_cli.report import (
-    FanoutReporter,
-    JournalWriter,
-    Reporter,
     RunReport,
     check_report_path,
 )
-from imagekit_cli.retry import RetryPolicy
 from imagekit_cli.runner import (
-    EngineSettings,
     UploadOptions,
     load_resume,
     parse_json_option,
@@ -41,49 +35,6 @@ from imagekit_cli.runner import (
     split_sources,
 )
 from imagekit_cli.ui import choose_progress, make_reporter
-
-
-def build_planner(settings: Settings, folder: str | None, opts: dict[str, Any]) -> Planner:
-    """A Planner from the selection and type options shared by upload and sync."""
-    policy = TypePolicy(
-        plan=opts["plan"] or settings.plan,
-        max_size=parse_size(opts["max_size"]) if opts["max_size"] else None,
-        extra_extensions=frozenset(opts["allow_ext"]),
-        any_type=opts["any_type"],
-    )
-    selection = Selection(
-        include=tuple(opts["include"]),
-        exclude=tuple(opts["exclude"]),
-        ignore_files=tuple(Path(p) for p in opts["ignore_files"]),
-        use_ignore_files=not opts["no_ignore"],
-        hidden=opts["hidden"],
-        follow_symlinks=opts["follow_symlinks"],
-    )
-    shard = parse_shard(opts["shard"]) if opts["shard"] else None
-    return Planner(
-        PlanOptions(folder or settings.folder, selection, policy, shard, opts.get("name"))
-    )
-
-
-def engine_settings(settings: Settings, opts: dict[str, Any]) -> EngineSettings:
-    """Workers, retries and timeouts from the engine options."""
-    return EngineSettings(
-        concurrency=opts["concurrency"] or settings.concurrency,
-        policy=RetryPolicy(attempts=opts["retries"]),
-        timeout=opts["timeout"],
-        fail_fast=opts["fail_fast"],
-    )
-
-
-def credentials_refused(exc: AuthenticationError | SigningError, settings: Settings) -> Exception:
-    """One clear line for a refused key, naming where the key came from."""
-    if isinstance(exc, SigningError):
-        return exc
-    source = settings.source_of("private_key")
-    return CredentialsError(
-        f"ImageKit refused the credentials ({exc.status} {exc.message}).",
-        hint=f"Check the key from {source}; upload stopped, nothing else was sent.",
-    )
 
 
 @click.command()
@@ -219,7 +170,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
                 planner.iter_plan(sources),
                 options,
                 report,
-                _fanout(reporter, journal),
+                fanout(reporter, journal),
                 client=None,
                 signer=None,
                 engine=engine,
@@ -237,7 +188,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
                 planner.iter_plan(sources),
                 options,
                 report,
-                _fanout(reporter, journal),
+                fanout(reporter, journal),
                 client=client,
                 signer=signer,
                 engine=engine,
@@ -256,7 +207,3 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(int(report.exit_code()))
-
-
-def _fanout(reporter: Reporter, journal: JournalWriter | None) -> Reporter:
-    return FanoutReporter(reporter, journal) if journal is not None else reporter

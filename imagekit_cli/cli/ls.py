@@ -1,0 +1,101 @@
+"""``imagekit ls``: list remote files."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+from typing import Any
+
+import click
+from rich.table import Table
+
+from imagekit_cli.cli.context import AppContext
+from imagekit_cli.client import ImageKitClient
+from imagekit_cli.limits import format_size
+from imagekit_cli.remote import RemoteFile, folder_path, list_tree
+from imagekit_cli.report import OUTPUT_FORMATS, SCHEMA_VERSION
+
+COLUMNS = ("path", "name", "size", "updated_at", "url", "file_id")
+
+
+def _record(file: RemoteFile) -> dict[str, Any]:
+    return {
+        "path": file.path,
+        "name": file.name,
+        "size": file.size,
+        "updated_at": file.updated_at,
+        "url": file.url,
+        "file_id": file.file_id,
+    }
+
+
+@click.command(name="ls")
+@click.argument("remote_folder", default="/")
+@click.option("-r", "--recursive", is_flag=True, help="Include files in every sub-folder.")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="table",
+    show_default=True,
+    help="Format on stdout.",
+)
+@click.pass_obj
+def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> None:
+    """List the files in REMOTE_FOLDER (default /): name, size, updatedAt, URL.
+
+    \b
+    Examples:
+      imagekit ls /site
+      imagekit ls /site -r --output csv > files.csv
+    """
+    settings = app.settings()
+    private_key = settings.require_private_key()
+    root = folder_path(remote_folder)
+
+    async def go() -> tuple[list[RemoteFile], list[str]]:
+        async with ImageKitClient(
+            settings.base_url, private_key=private_key, trace=app.tracer()
+        ) as client:
+            return await list_tree(client, root, recursive=recursive)
+
+    files, folders = asyncio.run(go())
+    files.sort(key=lambda f: f.path)
+    records = [_record(f) for f in files]
+    if output == "json":
+        body = {
+            "schema_version": SCHEMA_VERSION,
+            "command": "ls",
+            "folder": root,
+            "recursive": recursive,
+            "folders": sorted(folders),
+            "files": records,
+        }
+        sys.stdout.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    elif output == "jsonl":
+        sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    elif output == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        table = Table(show_edge=False, pad_edge=False, box=None)
+        for column in ("name", "size", "updated", "url"):
+            table.add_column(column, overflow="fold")
+        if not recursive:
+            for folder in sorted(folders):
+                table.add_row(folder[len(root) :], "-", "", "")
+        for f in files:
+            name = f.path[len(root) :] if recursive else f.name
+            table.add_row(name, format_size(f.size), f.updated_at or "", f.url or "")
+        app.out.print(table)
+    if output == "table":
+        app.err.print(
+            f"{len(files)} file(s) in {root}" + (" and below" if recursive else ""), markup=False
+        )

@@ -1,0 +1,157 @@
+"""``imagekit sync``: make a remote folder match a local tree; safe to re-run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from imagekit_cli.auth import BasicAuthSigner
+from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, fanout
+from imagekit_cli.cli.context import AppContext
+from imagekit_cli.cli.options import engine_options, output_options, selection_options, type_options
+from imagekit_cli.cli.output import finish_run, open_journal
+from imagekit_cli.client import ImageKitClient
+from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
+from imagekit_cli.remote import RemoteFile, SyncState, default_state_dir
+from imagekit_cli.report import RunReport, check_report_path
+from imagekit_cli.runner import SyncOptions, UploadOptions, run_sync
+from imagekit_cli.ui import choose_progress, make_reporter
+
+STATE_FILE = "sync-state.sqlite3"
+SHOWN_DELETES = 10
+
+
+@click.command()
+@click.argument("local_dir", type=click.Path(path_type=str))
+@click.argument("remote_folder")
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Delete remote files that have no local counterpart (never ones your "
+    "filters exclude, never after a failed upload).",
+)
+@click.option(
+    "-y",
+    "--yes",
+    is_flag=True,
+    help="Do not ask before deleting; required with --delete outside a terminal.",
+)
+@click.option(
+    "--max-delete",
+    type=click.IntRange(0),
+    metavar="N",
+    help="Abort the delete phase, deleting nothing, if more than N would go.",
+)
+@click.option(
+    "--checksum", is_flag=True, help="Hash every same-size file instead of trusting size and mtime."
+)
+@selection_options
+@type_options
+@engine_options
+@output_options
+@click.pass_obj
+def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) -> None:
+    """Make REMOTE_FOLDER match LOCAL_DIR: upload what is new or changed.
+
+    Unchanged files (same size, and the same content per the local sync state) are
+    skipped, so re-running after any interruption finishes the job without re-uploading.
+    With --delete, remote files that no longer exist locally are removed.
+
+    \b
+    Examples:
+      imagekit sync ./public /site --dry-run
+      imagekit sync ./public /site
+      imagekit sync ./public /site --delete --yes --max-delete 50
+    """
+    if not os.path.isdir(local_dir):
+        raise UsageError(f"LOCAL_DIR '{local_dir}' is not a folder.", hint="Check the path.")
+    if opts["delete"] and opts["shard"]:
+        raise UsageError(
+            "--delete cannot be combined with --shard: each shard would delete the others' files.",
+            hint="Run --delete in one unsharded job.",
+        )
+    interactive = sys.stdin.isatty() and app.err.is_terminal
+    if opts["delete"] and not opts["yes"] and not interactive and not opts["dry_run"]:
+        raise UsageError(
+            "--delete needs --yes when not run from a terminal.",
+            hint="Add --yes (and consider --max-delete N).",
+        )
+    if opts["report_path"]:
+        check_report_path(Path(opts["report_path"]))
+    settings = app.settings(plan=opts["plan"], concurrency=opts["concurrency"])
+    private_key = settings.require_private_key()
+    planner = build_planner(settings, remote_folder, opts)
+    engine = engine_settings(settings, opts)
+    report = RunReport(
+        "sync",
+        dry_run=opts["dry_run"],
+        target={"folder": planner.folder, "local": local_dir, "base_url": settings.base_url},
+    )
+    state = SyncState(
+        default_state_dir(app.env) / STATE_FILE,
+        settings.base_url or "https://api.imagekit.io",
+        planner.folder,
+    )
+    mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
+    reporter = make_reporter(mode, app.err, app.verbose)
+    journal = open_journal(opts["report_path"])
+    fatal: ImageKitCLIError | None = None
+
+    def confirm(gone: Sequence[RemoteFile]) -> bool:
+        if opts["yes"]:
+            return True
+        app.err.print(f"{len(gone)} remote file(s) have no local counterpart:", markup=False)
+        for file in gone[:SHOWN_DELETES]:
+            app.err.print(f"  {file.path}", markup=False)
+        if len(gone) > SHOWN_DELETES:
+            app.err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
+        return click.confirm("Delete them?", default=False, err=True)
+
+    async def go() -> None:
+        nonlocal fatal
+        async with ImageKitClient(
+            settings.base_url,
+            private_key=private_key,
+            concurrency=engine.concurrency,
+            timeout=engine.timeout,
+            trace=app.tracer(),
+        ) as client:
+            signer = None if opts["dry_run"] else BasicAuthSigner(private_key)
+            try:
+                runner = await run_sync(
+                    planner,
+                    local_dir,
+                    UploadOptions(overwrite=True),
+                    SyncOptions(opts["delete"], opts["max_delete"], opts["checksum"]),
+                    report,
+                    fanout(reporter, journal),
+                    client=client,
+                    signer=signer,
+                    engine=engine,
+                    state=state,
+                    confirm=confirm,
+                )
+            except AuthenticationError as exc:
+                fatal = credentials_refused(exc, settings)  # type: ignore[assignment]
+                return
+            except ImageKitCLIError as exc:
+                fatal = exc
+                return
+            if runner is not None and isinstance(runner.control.fatal, AuthenticationError):
+                fatal = credentials_refused(runner.control.fatal, settings)  # type: ignore[assignment]
+
+    try:
+        with reporter:
+            asyncio.run(go())
+    finally:
+        state.close()
+        finish_run(app, report, opts["output"], opts["report_path"], journal)
+    if fatal is not None:
+        raise fatal
+    click.get_current_context().exit(int(report.exit_code()))
