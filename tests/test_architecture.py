@@ -21,8 +21,17 @@ ALLOWED = {
     "engine": {"errors", "client", "retry", "report", "auth"},
     "report": {"errors"},
     "ui": {"report", "errors", "limits"},
-    "runner": {"errors", "auth", "client", "engine", "planning", "report", "retry", "remote",
-               "limits"},
+    "runner": {
+        "errors",
+        "auth",
+        "client",
+        "engine",
+        "planning",
+        "report",
+        "retry",
+        "remote",
+        "limits",
+    },
 }
 THIRD_PARTY_HOME = {
     "click": {"cli"},

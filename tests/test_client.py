@@ -6,12 +6,20 @@ import asyncio
 import hashlib
 import json
 import tracemalloc
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from imagekit_cli.auth import BasicAuthSigner, Credentials, JwtSigner, SignatureSigner, make_jwt
+from imagekit_cli.auth import (
+    BasicAuthSigner,
+    Credentials,
+    JwtSigner,
+    SignatureSigner,
+    Signer,
+    make_jwt,
+)
 from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.config import Secret
 from imagekit_cli.errors import AuthenticationError, BadRequestError, LocalFileError
@@ -19,14 +27,15 @@ from tests.conftest import PRIVATE_KEY, PUBLIC_KEY, make_file
 from tests.fake_imagekit import FakeState
 
 KEY = Secret(PRIVATE_KEY)
+T = TypeVar("T")
 
 
-def run(coro: Any) -> Any:
+def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
 async def _upload(fake: FakeState, request: UploadRequest, creds: Credentials, version: int = 1):
-    async with ImageKitClient(fake.base_url, private_key=KEY) as client:  # type: ignore[attr-defined]
+    async with ImageKitClient(fake.base_url, private_key=KEY) as client:
         return await client.upload(request, creds, api_version=version)
 
 
@@ -41,11 +50,12 @@ def _req(path: Path, **fields: str) -> UploadRequest:
 @pytest.mark.parametrize("mode", ["private-key", "signature", "jwt"])
 def test_upload_with_each_auth_scheme(fake: FakeState, tmp_path: Path, mode: str) -> None:
     path = make_file(tmp_path / "a.jpg", 5000)
-    signer = {
+    signers: dict[str, Signer] = {
         "private-key": BasicAuthSigner(KEY),
         "signature": SignatureSigner(PUBLIC_KEY, KEY),
         "jwt": JwtSigner(PUBLIC_KEY, KEY),
-    }[mode]
+    }
+    signer = signers[mode]
     request = _req(path, folder="/x")
 
     async def go():
@@ -88,9 +98,7 @@ def test_reused_token_rejected(fake: FakeState, tmp_path: Path) -> None:
     run(_upload(fake, request, creds))
     with pytest.raises(BadRequestError) as info:
         run(_upload(fake, request, creds))
-    assert f"The token with value '{creds.fields['token']}' has been used before" in str(
-        info.value
-    )
+    assert f"The token with value '{creds.fields['token']}' has been used before" in str(info.value)
 
 
 def test_jwt_payload_mismatch_rejected(fake: FakeState, tmp_path: Path) -> None:
@@ -163,7 +171,7 @@ def test_listing_pages_beyond_1000_and_bulk_delete(fake: FakeState, tmp_path: Pa
         f"{PRIVATE_KEY}:".encode()).decode()})  # fmt: skip
 
     async def go() -> tuple[list[str], list[str], int]:
-        async with ImageKitClient(fake.base_url, private_key=KEY, concurrency=16) as client:  # type: ignore[attr-defined]
+        async with ImageKitClient(fake.base_url, private_key=KEY, concurrency=16) as client:
             sem = asyncio.Semaphore(16)
 
             async def one(i: int) -> None:
@@ -218,7 +226,7 @@ def test_300mb_upload_streams_with_bounded_memory(fake: FakeState, tmp_path: Pat
 
     async def go():
         creds = await BasicAuthSigner(KEY).sign({})
-        async with ImageKitClient(fake.base_url, private_key=KEY) as client:  # type: ignore[attr-defined]
+        async with ImageKitClient(fake.base_url, private_key=KEY) as client:
             req = UploadRequest({"fileName": "big.mp4", "useUniqueFileName": "false"}, path, size)
             return await client.upload(req, creds, on_bytes=seen.append)
 

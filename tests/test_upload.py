@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,8 +52,9 @@ def build_tree(root: Path) -> dict[str, tuple[str, str | None]]:
     }
 
 
-def _report(path: Path) -> dict:
-    return json.loads(path.read_text())
+def _report(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 def _expected_remote(expected: dict[str, tuple[str, str | None]]) -> set[str]:
@@ -201,7 +203,7 @@ def test_collision_pair_fails_both(fake: FakeState, env, cli: CliRecorder, tmp_p
 def test_dry_run_sends_nothing_and_needs_no_key(fake: FakeState, cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     build_tree(tmp_path / "photos")
-    env = {"IMAGEKIT_BASE_URL": fake.base_url}  # type: ignore[attr-defined]
+    env = {"IMAGEKIT_BASE_URL": fake.base_url}
     result = cli("upload", "photos", "--folder", "/site", "--dry-run", "-o", "jsonl", env=env)
     assert result.exit_code == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -242,7 +244,7 @@ def test_file_deleted_after_planning_fails_rest_upload(fake: FakeState, tmp_path
     from imagekit_cli.auth import BasicAuthSigner
     from imagekit_cli.client import ImageKitClient
     from imagekit_cli.config import Secret
-    from imagekit_cli.planning import PlanOptions, Planner
+    from imagekit_cli.planning import Planner, PlanOptions
     from imagekit_cli.report import NullReporter, RunReport
     from imagekit_cli.runner import EngineSettings, UploadOptions, run_upload
 
@@ -253,7 +255,7 @@ def test_file_deleted_after_planning_fails_rest_upload(fake: FakeState, tmp_path
     report = RunReport("upload")
 
     async def go() -> None:
-        async with ImageKitClient(fake.base_url, private_key=Secret(PRIVATE_KEY)) as client:  # type: ignore[attr-defined]
+        async with ImageKitClient(fake.base_url, private_key=Secret(PRIVATE_KEY)) as client:
             await run_upload(items, UploadOptions(), report, NullReporter(), client=client,
                              signer=BasicAuthSigner(Secret(PRIVATE_KEY)),
                              engine=EngineSettings(handle_signals=False))  # fmt: skip

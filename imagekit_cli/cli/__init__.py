@@ -12,8 +12,11 @@ from typing import Any
 import click
 
 from imagekit_cli import __version__
+from imagekit_cli.cli.completion import completion
+from imagekit_cli.cli.config_cmd import config_group
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.ls import ls
+from imagekit_cli.cli.report_cmd import report_group
 from imagekit_cli.cli.sync import sync
 from imagekit_cli.cli.upload import upload
 from imagekit_cli.errors import ExitCode, ImageKitCLIError
@@ -102,6 +105,9 @@ def cli(
 cli.add_command(upload)
 cli.add_command(sync)
 cli.add_command(ls)
+cli.add_command(config_group)
+cli.add_command(completion)
+cli.add_command(report_group)
 
 
 def main() -> None:

@@ -13,10 +13,11 @@ import click
 from rich.table import Table
 
 from imagekit_cli.cli.context import AppContext
+from imagekit_cli.cli.options import output_format_option
 from imagekit_cli.client import ImageKitClient
 from imagekit_cli.limits import format_size
 from imagekit_cli.remote import RemoteFile, folder_path, list_tree
-from imagekit_cli.report import OUTPUT_FORMATS, SCHEMA_VERSION
+from imagekit_cli.report import SCHEMA_VERSION
 
 COLUMNS = ("path", "name", "size", "updated_at", "url", "file_id")
 
@@ -35,15 +36,7 @@ def _record(file: RemoteFile) -> dict[str, Any]:
 @click.command(name="ls")
 @click.argument("remote_folder", default="/")
 @click.option("-r", "--recursive", is_flag=True, help="Include files in every sub-folder.")
-@click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(OUTPUT_FORMATS),
-    default="table",
-    show_default=True,
-    help="Format on stdout.",
-)
+@output_format_option
 @click.pass_obj
 def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> None:
     """List the files in REMOTE_FOLDER (default /): name, size, updatedAt, URL.

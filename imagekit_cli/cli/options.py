@@ -121,17 +121,19 @@ engine_options = _apply(
     ]
 )
 
+output_format_option = click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="table",
+    show_default=True,
+    help="Results format on stdout.",
+)
+
 output_options = _apply(
     [
-        click.option(
-            "--output",
-            "-o",
-            "output",
-            type=click.Choice(OUTPUT_FORMATS),
-            default="table",
-            show_default=True,
-            help="Results format on stdout.",
-        ),
+        output_format_option,
         click.option(
             "--report",
             "report_path",

@@ -1,6 +1,6 @@
 """A fake ImageKit server for tests and benchmarks (imagekit-api.md §10)."""
 
-from tests.fake_imagekit.server import FakeImageKit, FakeServer
+from tests.fake_imagekit.server import AppThread, FakeImageKit, FakeServer
 from tests.fake_imagekit.state import FakeState, sanitise_name
 
-__all__ = ["FakeImageKit", "FakeServer", "FakeState", "sanitise_name"]
+__all__ = ["AppThread", "FakeImageKit", "FakeServer", "FakeState", "sanitise_name"]

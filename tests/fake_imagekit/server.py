@@ -135,7 +135,7 @@ class FakeImageKit:
         if request.path.startswith("/_fake/"):
             return await handler(request)
         kind = _kind(request)
-        record = RequestRecord(request.method, request.path, kind)
+        record = RequestRecord(request.method, request.path, kind, query=dict(request.query))
         request[RECORD] = record
         with state.lock:
             state.requests.append(record)
@@ -160,8 +160,11 @@ class FakeImageKit:
         headers: dict[str, str],
     ) -> web.StreamResponse:
         faults = self.state.faults
-        delay = faults.upload_latency if kind == "upload" and faults.upload_latency is not None \
+        delay = (
+            faults.upload_latency
+            if kind == "upload" and faults.upload_latency is not None
             else faults.latency
+        )
         if self.state.chance(faults.spike_rate):
             delay += faults.spike_seconds
         if delay:
@@ -359,7 +362,11 @@ class FakeImageKit:
         for name in BOOL_FIELDS & fields.keys():
             if fields[name] not in ("true", "false"):
                 raise Reject(400, f"Your request contains invalid value for {name} parameter.")
-        for name, kind in (("customMetadata", dict), ("transformation", dict), ("extensions", list)):
+        for name, kind in (
+            ("customMetadata", dict),
+            ("transformation", dict),
+            ("extensions", list),
+        ):
             if name in fields:
                 try:
                     ok = isinstance(json.loads(fields[name]), kind)
@@ -552,7 +559,9 @@ class FakeImageKit:
 
     async def details(self, request: web.Request) -> web.StreamResponse:
         self._require_media_auth(request)
-        return web.json_response(self.state.file_json(self._get_file(request.match_info["file_id"])))
+        return web.json_response(
+            self.state.file_json(self._get_file(request.match_info["file_id"]))
+        )
 
     async def versions(self, request: web.Request) -> web.StreamResponse:
         self._require_media_auth(request)
@@ -639,31 +648,30 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"message": message, "help": HELP, **extra}, status=status)
 
 
-class FakeServer:
-    """Runs a FakeImageKit on 127.0.0.1 in a background thread with its own event loop."""
+class AppThread:
+    """Serves an aiohttp application on 127.0.0.1 from a background thread."""
 
-    def __init__(self, state: FakeState, port: int = 0) -> None:
-        self.state = state
+    def __init__(self, app: web.Application, port: int = 0) -> None:
+        self.app = app
         self._port = port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
-    def start(self) -> FakeServer:
+    def start(self) -> AppThread:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
         return self
 
     async def _start(self) -> None:
-        app = FakeImageKit(self.state).app
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
         await site.start()
         server = site._server
         assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self.base_url = f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
@@ -672,3 +680,16 @@ class FakeServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+class FakeServer(AppThread):
+    """Runs a FakeImageKit on 127.0.0.1 in a background thread with its own event loop."""
+
+    def __init__(self, state: FakeState, port: int = 0) -> None:
+        super().__init__(FakeImageKit(state).app, port)
+        self.state = state
+
+    def start(self) -> FakeServer:
+        super().start()
+        self.state.base_url = self.base_url
+        return self

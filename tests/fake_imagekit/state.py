@@ -35,7 +35,10 @@ def sanitise_name(name: str) -> str:
 
 
 def iso_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        + f".{int(time.time() * 1000) % 1000:03d}Z"
+    )
 
 
 def new_id() -> str:
@@ -79,6 +82,7 @@ class RequestRecord:
     status: int = 0
     file_path: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     finished: float = 0.0
 
@@ -122,6 +126,7 @@ class FakeState:
         self.public_key = public_key
         self.plan = plan
         self.url_endpoint = "https://ik.imagekit.io/fake"
+        self.base_url = ""
         self.lock = threading.Lock()
         self.files: dict[str, StoredFile] = {}
         self.by_path: dict[str, str] = {}

@@ -1,0 +1,31 @@
+"""``imagekit completion``: print the shell completion script."""
+
+from __future__ import annotations
+
+import click
+from click.shell_completion import get_completion_class
+
+SHELLS = ("bash", "zsh", "fish")
+COMPLETE_VAR = "_IMAGEKIT_COMPLETE"
+
+
+def completion_script(root: click.Command, shell: str) -> str:
+    """click's completion script for the ``imagekit`` command."""
+    cls = get_completion_class(shell)
+    assert cls is not None
+    return cls(root, {}, "imagekit", COMPLETE_VAR).source()
+
+
+@click.command()
+@click.argument("shell", type=click.Choice(SHELLS))
+@click.pass_context
+def completion(ctx: click.Context, shell: str) -> None:
+    """Print the completion script for SHELL (also shipped in completions/).
+
+    \b
+    Examples:
+      imagekit completion bash > ~/.local/share/bash-completion/completions/imagekit
+      imagekit completion zsh > "${fpath[1]}/_imagekit"
+      imagekit completion fish > ~/.config/fish/completions/imagekit.fish
+    """
+    click.echo(completion_script(ctx.find_root().command, shell), nl=False)

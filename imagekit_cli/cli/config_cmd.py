@@ -1,0 +1,159 @@
+"""``imagekit config``: profiles in a TOML file written atomically with mode 0600."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from imagekit_cli.cli.context import AppContext
+from imagekit_cli.config import (
+    DEFAULT_PROFILE,
+    PROFILE_KEYS,
+    EnvVars,
+    check_key_shapes,
+    read_config,
+    write_config,
+)
+from imagekit_cli.errors import UsageError
+from imagekit_cli.limits import PLAN_LIMITS
+
+SECRET_KEYS = ("private_key",)
+
+
+def _profile_name(app: AppContext) -> str:
+    return app.flags.get("profile") or app.env.get(EnvVars.PROFILE) or DEFAULT_PROFILE
+
+
+def _coerce(key: str, value: str) -> Any:
+    if key not in PROFILE_KEYS:
+        raise UsageError(f"Unknown setting '{key}'.", hint=f"Use one of {', '.join(PROFILE_KEYS)}.")
+    if key == "concurrency":
+        if not value.isdigit() or int(value) < 1:
+            raise UsageError(f"concurrency must be a whole number of at least 1, not '{value}'.")
+        return int(value)
+    if key == "plan" and value not in PLAN_LIMITS:
+        raise UsageError(
+            f"plan '{value}' is not a plan.", hint=f"Use one of {', '.join(PLAN_LIMITS)}."
+        )
+    return value
+
+
+@click.group(name="config")
+def config_group() -> None:
+    """Manage profiles: keys and defaults (plan, concurrency, folder, base URL).
+
+    \b
+    Examples:
+      imagekit config init
+      imagekit --profile staging config set folder /staging
+      imagekit config show
+    """
+
+
+@config_group.command()
+@click.pass_obj
+def init(app: AppContext, /) -> None:
+    """Store keys in a profile; prompts without echo on a terminal, else reads stdin.
+
+    Without a terminal, stdin holds the private key, the public key and (optionally) the
+    URL endpoint, one per line.
+
+    \b
+    Example:
+      imagekit config init
+      printf '%s\\n%s\\n' "$PRIVATE" "$PUBLIC" | imagekit --profile ci config init
+    """
+    path = app.config_path
+    profiles = read_config(path)
+    name = _profile_name(app)
+    profile = dict(profiles.get(name, {}))
+    if sys.stdin.isatty():
+        private = click.prompt("Private key", hide_input=True, err=True)
+        public = click.prompt("Public key", err=True)
+        endpoint = click.prompt("URL endpoint (optional)", default="", show_default=False, err=True)
+    else:
+        lines = [line.strip() for line in sys.stdin.read().splitlines()] + ["", "", ""]
+        private, public, endpoint = lines[0], lines[1], lines[2]
+    if not private:
+        raise UsageError("No private key given.", hint="Type it at the prompt or pipe it in.")
+    check_key_shapes(private, public or None)
+    profile["private_key"] = private
+    if public:
+        profile["public_key"] = public
+    if endpoint:
+        profile["url_endpoint"] = endpoint
+    profiles[name] = profile
+    write_config(path, profiles)
+    app.err.print(f"Saved profile '{name}' to {path} (mode 0600).", markup=False)
+
+
+@config_group.command(name="set")
+@click.argument("key")
+@click.argument("value")
+@click.pass_obj
+def set_value(app: AppContext, /, key: str, value: str) -> None:
+    """Set one setting of the profile; VALUE '-' reads it from stdin.
+
+    The private key is only taken from stdin, never as an argument (shell history).
+
+    \b
+    Examples:
+      imagekit config set plan pro
+      imagekit config set concurrency 16
+      echo "$IMAGEKIT_PRIVATE_KEY" | imagekit config set private_key -
+    """
+    if value == "-":
+        value = sys.stdin.readline().strip()
+    elif key in SECRET_KEYS:
+        raise UsageError(
+            "The private key is not taken as an argument (it would land in shell history).",
+            hint="Pipe it in: ... | imagekit config set private_key -",
+        )
+    coerced = _coerce(key, value)
+    if key == "public_key":
+        check_key_shapes(None, value)
+    if key == "private_key":
+        check_key_shapes(value, None)
+    path = app.config_path
+    profiles = read_config(path)
+    name = _profile_name(app)
+    profiles.setdefault(name, {})[key] = coerced
+    write_config(path, profiles)
+    shown = "***" if key in SECRET_KEYS else coerced
+    app.err.print(f"Set {key} = {shown} in profile '{name}'.", markup=False)
+
+
+@config_group.command()
+@click.pass_obj
+def show(app: AppContext, /) -> None:
+    """Show the settings in effect and where each comes from (the private key as ***).
+
+    \b
+    Example:
+      imagekit --profile staging config show
+    """
+    settings = app.settings()
+    app.out.print(f"profile = {settings.profile}", markup=False)
+    app.out.print(f"config = {app.config_path}", markup=False)
+    for key in PROFILE_KEYS:
+        value = getattr(settings, key)
+        if key in SECRET_KEYS:
+            value = "***" if value is not None else None
+        if value is None:
+            continue
+        source = settings.source_of(key)
+        app.out.print(f"{key} = {value}  ({source})", markup=False)
+
+
+@config_group.command()
+@click.pass_obj
+def path(app: AppContext, /) -> None:
+    """Print the config file's path.
+
+    \b
+    Example:
+      imagekit config path
+    """
+    click.echo(str(app.config_path))

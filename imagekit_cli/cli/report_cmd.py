@@ -1,0 +1,60 @@
+"""``imagekit report merge``: combine the reports of several shards."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from imagekit_cli.cli.context import AppContext
+from imagekit_cli.cli.options import output_format_option
+from imagekit_cli.report import (
+    check_report_path,
+    merge_reports,
+    render,
+    write_report,
+)
+from imagekit_cli.ui import print_summary, print_table
+
+
+@click.group(name="report")
+def report_group() -> None:
+    """Work with report files.
+
+    \b
+    Example:
+      imagekit report merge shard-*.json --report all.json
+    """
+
+
+@report_group.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@output_format_option
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the merged report to FILE (.json, .jsonl, .csv, .xml).",
+)
+@click.pass_obj
+def merge(
+    app: AppContext, /, files: tuple[Path, ...], output: str, report_path: Path | None
+) -> None:
+    """Combine .json/.jsonl reports (e.g. of N shards) into one; exit 1 if any file failed.
+
+    \b
+    Example:
+      imagekit report merge shard-1.json shard-2.json shard-3.json -o json > all.json
+    """
+    if report_path is not None:
+        check_report_path(report_path)
+    merged = merge_reports(files)
+    if report_path is not None:
+        write_report(merged, report_path)
+    if output == "table":
+        print_table(merged.files, app.out)
+    else:
+        sys.stdout.write(render(merged, output))
+    print_summary(merged, app.err, quiet=app.quiet)
+    click.get_current_context().exit(int(merged.exit_code()))
