@@ -7,6 +7,7 @@ counting bytes for progress and hashing them for the sync state as they go.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import hashlib
 import json
@@ -25,6 +26,7 @@ from imagekit_cli.auth import Credentials, Redactor, basic_auth_header
 from imagekit_cli.config import Secret
 from imagekit_cli.errors import (
     APIError,
+    BadRequestError,
     CredentialsError,
     LocalFileError,
     RateLimitInfo,
@@ -69,6 +71,12 @@ class UploadResponse:
     status: int = 200
 
 
+def header_safe(name: str) -> str:
+    """The part's ``filename``: ImageKit ignores it, so keep it plain ASCII for the header."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+    return safe or "upload"
+
+
 @dataclass
 class _MultipartBody:
     """A multipart/form-data body streamed from disk with a precomputed length."""
@@ -92,7 +100,7 @@ class _MultipartBody:
         head = b"".join(self._field_part(k, v) for k, v in self.fields.items())
         if self.url is not None:
             return head + self._field_part("file", self.url), f"--{self.boundary}--\r\n".encode()
-        filename = self.fields.get("fileName", "upload").replace('"', "%22")
+        filename = header_safe(self.fields.get("fileName", "upload"))
         head += (
             f'--{self.boundary}\r\nContent-Disposition: form-data; name="file"; '
             f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
@@ -177,7 +185,13 @@ def error_from_response(response: httpx.Response) -> APIError:
 
 
 class ImageKitClient:
-    """An async client on one connection pool, sized to the worker count."""
+    """An async client whose connections are lanes: one keep-alive connection per request
+    in flight, at most ``concurrency`` of them.
+
+    The engine already bounds how many requests run at once, so each takes a free lane
+    (last used first, to reuse warm connections) instead of going through one shared pool,
+    whose bookkeeping costs grow with connections x waiting requests.
+    """
 
     def __init__(
         self,
@@ -195,19 +209,35 @@ class ImageKitClient:
         self._private_key = private_key
         self._trace = trace
         self._redact = redactor or Redactor([private_key])
-        hooks: dict[str, list[Callable[..., Any]]] = {}
+        self._max_lanes = max(1, concurrency)
+        self._transport = transport
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._ssl_context = httpx.create_ssl_context()  # verification always on; built once
+        self._hooks: dict[str, list[Callable[..., Any]]] = {}
         if trace is not None:
-            hooks = {"request": [self._trace_request], "response": [self._trace_response]}
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(
-                max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4
-            ),
+            self._hooks = {"request": [self._trace_request], "response": [self._trace_response]}
+        self._http = self._new_lane()
+        self._lanes = [self._http]
+        self._free: asyncio.LifoQueue[httpx.AsyncClient] = asyncio.LifoQueue()
+        self._free.put_nowait(self._http)
+
+    def _new_lane(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             headers={"User-Agent": f"imagekit-cli/{__version__}", "Accept": "application/json"},
             follow_redirects=False,
-            event_hooks=hooks,
-            transport=transport,
+            event_hooks=self._hooks,
+            transport=self._transport,
+            verify=self._ssl_context,
         )
+
+    async def _acquire(self) -> httpx.AsyncClient:
+        if self._free.empty() and len(self._lanes) < self._max_lanes:
+            lane = self._new_lane()
+            self._lanes.append(lane)
+            return lane
+        return await self._free.get()
 
     async def __aenter__(self) -> ImageKitClient:
         return self
@@ -216,8 +246,9 @@ class ImageKitClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        """Close every connection."""
+        for lane in self._lanes:
+            await lane.aclose()
 
     async def _trace_request(self, request: httpx.Request) -> None:
         assert self._trace is not None
@@ -244,16 +275,27 @@ class ImageKitClient:
         return {"Authorization": basic_auth_header(self._private_key)}
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
+        lane = await self._acquire()
         try:
-            response = await self._http.send(request)
+            response = await lane.send(request)
         except httpx.TimeoutException as exc:
             raise TimeoutError_(f"timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             detail = self._redact(str(exc)) or type(exc).__name__
             raise TransportError(f"connection failed: {detail}") from None
+        finally:
+            self._free.put_nowait(lane)
         if response.status_code >= 400:
             await response.aread()
             raise error_from_response(response)
+        if response.is_redirect:
+            target = response.headers.get("location", "?")
+            raise BadRequestError(
+                f"the server redirected to {target}; not followed, since credentials are "
+                "only sent to the configured base URL",
+                status=response.status_code,
+                request_id=response.headers.get("x-ik-requestid"),
+            )
         return response
 
     async def upload(

@@ -194,8 +194,10 @@ class Planner:
         rel = rel or name
         remote = remote_folder(folder) + sanitise_name(name)
         base = PlanItem(shown, rel, folder, name, remote, local=path)
-        if _has_surrogates(name):
-            return _replace(base, "skip", "file name is not valid UTF-8; rename the file")
+        if _has_surrogates(shown):
+            return PlanItem(printable(shown), printable(rel), folder, printable(name),
+                            printable(remote), path, action="skip",
+                            reason="name is not valid UTF-8; rename it")  # fmt: skip
         try:
             st = path.stat()
         except PermissionError:
@@ -283,6 +285,8 @@ class Planner:
             return None, (Path(entry.path), (*parts, name), sub_ancestors)
         shown = os.path.join(shown_root, rel)
         reason = None
+        if _has_surrogates(name):
+            return self._file_item(Path(entry.path), shown, name, folder, rel), None
         if name.startswith(".") and not selection.hidden:
             reason = "hidden file (use --hidden)"
         elif self.is_excluded(rel) or _ignored(rel, specs):
@@ -303,7 +307,7 @@ class Planner:
     ) -> str | None:
         selection = self.options.selection
         if _has_surrogates(entry.name):
-            return "folder name is not valid UTF-8; rename the folder"
+            return "name is not valid UTF-8; rename it"
         if entry.name.startswith(".") and not selection.hidden:
             return "hidden folder (use --hidden)"
         if entry.is_symlink():
@@ -319,9 +323,10 @@ class Planner:
         return None
 
     def _dir_skip(self, shown_root: str, rel_dir: str, reason: str) -> PlanItem:
-        folder = remote_folder(self.folder + rel_dir)
-        shown = os.path.join(shown_root, rel_dir)
-        return PlanItem(shown, rel_dir, folder, "", folder, action="skip", reason=reason)
+        folder = printable(remote_folder(self.folder + rel_dir))
+        shown = printable(os.path.join(shown_root, rel_dir))
+        return PlanItem(shown, printable(rel_dir), folder, "", folder, action="skip",
+                        reason=reason)  # fmt: skip
 
     @staticmethod
     def _mark_collisions(files: list[PlanItem]) -> list[PlanItem]:
@@ -357,6 +362,13 @@ def _replace(item: PlanItem, action: str, reason: str) -> PlanItem:
         action,
         reason,
     )
+
+
+def printable(path: str) -> str:
+    """A path safe to print and store in UTF-8 reports: undecodable bytes as ``\\xNN``."""
+    if not _has_surrogates(path):
+        return path
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _has_surrogates(name: str) -> bool:

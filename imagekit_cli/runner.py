@@ -40,6 +40,7 @@ from imagekit_cli.report import (
 )
 from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
 
+RESUMED = "already uploaded (--resume)"
 RESPONSE_FIELDS = frozenset(
     {
         "tags",
@@ -155,7 +156,8 @@ def load_resume(path: Path) -> dict[str, tuple[int, float | None]]:
     """Files an earlier run's journal records as uploaded: path -> (size, mtime)."""
     done: dict[str, tuple[int, float | None]] = {}
     for record in read_records(path):
-        if record.get("status") == Status.UPLOADED.value:
+        uploaded = record.get("status") == Status.UPLOADED.value
+        if uploaded or record.get("reason") == RESUMED:
             done[str(record["path"])] = (int(record.get("size") or 0), record.get("mtime"))
     return done
 
@@ -192,7 +194,7 @@ def plan_to_work(
                 item.path,
                 item.remote_path,
                 Status.SKIPPED,
-                "already uploaded (--resume)",
+                RESUMED,
                 item.size,
                 mtime=item.mtime,
             )

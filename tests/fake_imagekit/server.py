@@ -227,6 +227,7 @@ class FakeImageKit:
 
     def _use_token(self, token: str) -> None:
         with self.state.lock:
+            self.state.secrets_seen.add(token)
             if token in self.state.used_tokens:
                 raise token_reused(token)
             self.state.used_tokens.add(token)
@@ -236,6 +237,8 @@ class FakeImageKit:
         if missing:
             raise Reject(400, f"Your request is missing {missing[0]} parameter.")
         token = fields["token"]
+        with self.state.lock:
+            self.state.secrets_seen.add(fields["signature"])
         self._use_token(token)
         if fields["publicKey"] != self.state.public_key:
             raise Reject(403, "Your account cannot be authenticated.")
@@ -308,7 +311,7 @@ class FakeImageKit:
                 blob = Path(name)
                 with open(fd, "wb") as out:
                     while chunk := await part.read_chunk(1 << 20):
-                        if drop and size > 0:
+                        if drop:  # part of the body arrived; hang up before storing it
                             assert request.transport is not None
                             request.transport.abort()
                             raise asyncio.CancelledError

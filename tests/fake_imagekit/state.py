@@ -132,6 +132,7 @@ class FakeState:
         self.by_path: dict[str, str] = {}
         self.folders: dict[str, str] = {"/": iso_now()}
         self.used_tokens: set[str] = set()
+        self.secrets_seen: set[str] = set()  # signatures and tokens, to check redaction
         self.requests: list[RequestRecord] = []
         self.in_flight = 0
         self.peak_in_flight = 0
