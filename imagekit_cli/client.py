@@ -56,7 +56,7 @@ class UploadRequest:
     """
 
     fields: Mapping[str, str]
-    path: Path | None = None
+    path: str | Path | None = None
     size: int = 0
     url: str | None = None
 
@@ -82,7 +82,7 @@ class _MultipartBody:
     """A multipart/form-data body streamed from disk with a precomputed length."""
 
     fields: Mapping[str, str]
-    path: Path | None
+    path: str | Path | None
     size: int
     url: str | None
     on_bytes: ProgressCallback | None
@@ -122,7 +122,7 @@ class _MultipartBody:
             digest = hashlib.sha256()
             sent = 0
             try:
-                handle = self.path.open("rb")
+                handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
             except OSError as exc:
                 raise LocalFileError(f"cannot read {self.path}: {exc.strerror}") from None
             with handle:

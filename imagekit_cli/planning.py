@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -26,8 +27,13 @@ IGNORE_FILE = ".imagekitignore"
 MAX_FOLDER_DEPTH = 50
 
 
+_ALREADY_SAFE = re.compile(r"[A-Za-z0-9._-]*\Z")
+
+
 def sanitise_name(name: str) -> str:
     """Predict ImageKit's rename: characters other than letters, marks, numbers, ``._-`` → ``_``."""
+    if _ALREADY_SAFE.match(name):
+        return name
     return "".join(
         ch if ch in "._-" or unicodedata.category(ch)[0] in "LMN" else "_" for ch in name
     )
@@ -73,7 +79,7 @@ class PlanItem:
     folder: str  # the folder field to send, e.g. "/site/2024/"
     file_name: str  # the fileName field to send (ImageKit sanitises it)
     remote_path: str  # predicted stored path
-    local: Path | None = None
+    local: str | None = None
     url: str | None = None
     size: int = 0
     mtime: float = 0.0
@@ -103,6 +109,7 @@ class Selection:
             include=pathspec.GitIgnoreSpec.from_lines(self.include) if self.include else None,
             exclude=pathspec.GitIgnoreSpec.from_lines(self.exclude),
             ignore=pathspec.GitIgnoreSpec.from_lines(extra),
+            active=bool(self.include or self.exclude or extra),
         )
 
 
@@ -111,6 +118,7 @@ class _Matchers:
     include: pathspec.GitIgnoreSpec | None
     exclude: pathspec.GitIgnoreSpec
     ignore: pathspec.GitIgnoreSpec
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,8 @@ class Planner:
     def is_excluded(self, rel_path: str) -> bool:
         """Whether the command-line filters exclude a relative path (used by sync deletes)."""
         m = self._matchers
+        if not m.active:
+            return False
         if m.exclude.match_file(rel_path) or m.ignore.match_file(rel_path):
             return True
         return m.include is not None and not m.include.match_file(rel_path)
@@ -168,7 +178,7 @@ class Planner:
                 yield from self._walk(Path(source), source)
             else:
                 name = self.options.name or os.path.basename(source)
-                yield from self._keep(self._file_item(Path(source), source, name, self.folder))
+                yield from self._keep(self._file_item(source, source, name, self.folder))
 
     def _keep(self, item: PlanItem) -> Iterator[PlanItem]:
         shard = self.options.shard
@@ -190,16 +200,18 @@ class Planner:
         remote = remote_folder(self.folder) + sanitise_name(name)
         return PlanItem(url, name, self.folder, name, remote, url=url)
 
-    def _file_item(self, path: Path, shown: str, name: str, folder: str, rel: str = "") -> PlanItem:
+    def _file_item(
+        self, path: str, shown: str, name: str, folder: str, rel: str = "", remote_dir: str = ""
+    ) -> PlanItem:
         rel = rel or name
-        remote = remote_folder(folder) + sanitise_name(name)
+        remote = (remote_dir or remote_folder(folder)) + sanitise_name(name)
         base = PlanItem(shown, rel, folder, name, remote, local=path)
         if _has_surrogates(shown):
             return PlanItem(printable(shown), printable(rel), folder, printable(name),
                             printable(remote), path, action="skip",
                             reason="name is not valid UTF-8; rename it")  # fmt: skip
         try:
-            st = path.stat()
+            st = os.stat(path)
         except PermissionError:
             return _replace(base, "skip", "permission denied")
         except OSError as exc:
@@ -245,10 +257,13 @@ class Planner:
                 spec = _read_ignore(directory / IGNORE_FILE)
                 specs = (*specs, (rel_dir, spec))
             folder = self.folder + rel_dir
+            remote_dir = remote_folder(folder)
             files: list[PlanItem] = []
             subdirs: list[tuple[Path, tuple[str, ...], frozenset[tuple[int, int]]]] = []
             for entry in entries:
-                item, sub = self._entry(entry, shown_root, parts, rel_dir, folder, specs, ancestors)
+                item, sub = self._entry(
+                    entry, shown_root, parts, rel_dir, (folder, remote_dir), specs, ancestors
+                )
                 if item is not None:
                     files.append(item)
                 if sub is not None:
@@ -264,11 +279,12 @@ class Planner:
         shown_root: str,
         parts: tuple[str, ...],
         rel_dir: str,
-        folder: str,
+        folders: tuple[str, str],
         specs: tuple[tuple[str, pathspec.GitIgnoreSpec], ...],
         ancestors: frozenset[tuple[int, int]],
     ) -> tuple[PlanItem | None, tuple[Path, tuple[str, ...], frozenset[tuple[int, int]]] | None]:
         selection = self.options.selection
+        folder, remote_dir = folders
         name = entry.name
         rel = rel_dir + name
         if name == IGNORE_FILE and selection.use_ignore_files:
@@ -281,22 +297,22 @@ class Planner:
             reason = self._dir_reason(entry, rel, specs, ancestors)
             if reason is not None:
                 return self._dir_skip(shown_root, rel + "/", reason), None
-            sub_ancestors = ancestors | {_dir_id(Path(entry.path))}
+            sub_ancestors = ancestors | {_dir_id(entry.path)}
             return None, (Path(entry.path), (*parts, name), sub_ancestors)
         shown = os.path.join(shown_root, rel)
         reason = None
         if _has_surrogates(name):
-            return self._file_item(Path(entry.path), shown, name, folder, rel), None
+            return self._file_item(entry.path, shown, name, folder, rel, remote_dir), None
         if name.startswith(".") and not selection.hidden:
             reason = "hidden file (use --hidden)"
-        elif self.is_excluded(rel) or _ignored(rel, specs):
+        elif self.is_excluded(rel) or (specs and _ignored(rel, specs)):
             reason = "excluded"
         if reason is not None:
-            remote = remote_folder(folder) + sanitise_name(name)
+            remote = remote_dir + sanitise_name(name)
             return PlanItem(
-                shown, rel, folder, name, remote, Path(entry.path), action="skip", reason=reason
+                shown, rel, folder, name, remote, entry.path, action="skip", reason=reason
             ), None
-        return self._file_item(Path(entry.path), shown, name, folder, rel), None
+        return self._file_item(entry.path, shown, name, folder, rel, remote_dir), None
 
     def _dir_reason(
         self,
@@ -313,7 +329,7 @@ class Planner:
         if entry.is_symlink():
             if not selection.follow_symlinks:
                 return "symlinked folder (use --follow-symlinks)"
-            if _dir_id(Path(entry.path)) in ancestors:
+            if _dir_id(entry.path) in ancestors:
                 return "symlink loop"
         m = self._matchers
         if m.exclude.match_file(rel + "/") or m.ignore.match_file(rel + "/"):
@@ -372,12 +388,19 @@ def printable(path: str) -> str:
 
 
 def _has_surrogates(name: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in name)
-
-
-def _dir_id(path: Path) -> tuple[int, int]:
+    """Whether the name holds bytes that are not UTF-8 (decoded as lone surrogates)."""
+    if name.isascii():
+        return False
     try:
-        st = path.stat()
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _dir_id(path: str | Path) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
     except OSError:
         return (-1, -1)
     return (st.st_dev, st.st_ino)

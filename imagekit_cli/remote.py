@@ -130,10 +130,10 @@ class StateEntry:
     version_id: str | None
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: str | Path) -> str:
     """The sha256 of a local file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
@@ -155,7 +155,7 @@ def decide(
     state: StateEntry | None,
     *,
     checksum: bool = False,
-    hasher: Callable[[Path], str] = sha256_of,
+    hasher: Callable[[str], str] = sha256_of,
 ) -> Decision:
     """The sync rule for one file (DESIGN.md §7).
 

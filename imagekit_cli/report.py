@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -58,10 +58,21 @@ class FileResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as it appears in every report format."""
-        record = asdict(self)
-        record["status"] = str(self.status)
-        record["duration_s"] = round(self.duration_s, 3)
-        return record
+        return {
+            "path": self.path,
+            "remote_path": self.remote_path,
+            "status": self.status.value,
+            "reason": self.reason,
+            "size": self.size,
+            "file_id": self.file_id,
+            "version_id": self.version_id,
+            "url": self.url,
+            "attempts": self.attempts,
+            "duration_s": round(self.duration_s, 3),
+            "error": self.error,
+            "mtime": self.mtime,
+            "sha256": self.sha256,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FileResult:
@@ -78,7 +89,13 @@ def utc_stamp(when: float) -> str:
 
 @dataclass
 class RunReport:
-    """Everything a run did, in the order files finished."""
+    """Everything a run did, in the order files finished.
+
+    Counters and failures are always kept. The full list of results is kept only when
+    ``keep_files`` is set, i.e. when something needs it at the end (a table, JSON, CSV or
+    JUnit output); otherwise results stream out (journal, JSON lines) and memory stays
+    flat however many files there are.
+    """
 
     command: str
     target: dict[str, Any] = field(default_factory=dict)
@@ -88,10 +105,20 @@ class RunReport:
     files: list[FileResult] = field(default_factory=list)
     interrupted: bool = False
     fatal_exit: ExitCode | None = None
+    keep_files: bool = True
+    failures: list[FileResult] = field(default_factory=list)
+    _counts: dict[Status, int] = field(default_factory=dict)
+    _bytes_uploaded: int = 0
 
     def add(self, result: FileResult) -> None:
         """Record one finished file."""
-        self.files.append(result)
+        self._counts[result.status] = self._counts.get(result.status, 0) + 1
+        if result.status == Status.UPLOADED:
+            self._bytes_uploaded += result.size
+        elif result.status == Status.FAILED:
+            self.failures.append(result)
+        if self.keep_files:
+            self.files.append(result)
 
     def finish(self) -> None:
         """Stamp the end time."""
@@ -99,7 +126,7 @@ class RunReport:
 
     def count(self, status: Status) -> int:
         """How many files ended with ``status``."""
-        return sum(1 for f in self.files if f.status == status)
+        return self._counts.get(status, 0)
 
     @property
     def duration_s(self) -> float:
@@ -107,24 +134,12 @@ class RunReport:
 
     def summary(self) -> dict[str, int]:
         """Totals by status, and bytes uploaded."""
-        totals = {
-            s.value: 0
-            for s in (
-                Status.UPLOADED,
-                Status.SKIPPED,
-                Status.FAILED,
-                Status.DELETED,
-                Status.PLANNED,
-            )
-        }
-        uploaded_bytes = 0
-        for f in self.files:
-            totals[f.status.value] += 1
-            if f.status == Status.UPLOADED:
-                uploaded_bytes += f.size
-        if not self.dry_run:
-            totals.pop(Status.PLANNED.value)
-        return {"total": len(self.files), **totals, "bytes_uploaded": uploaded_bytes}
+        statuses = [Status.UPLOADED, Status.SKIPPED, Status.FAILED, Status.DELETED]
+        if self.dry_run:
+            statuses.append(Status.PLANNED)
+        totals = {s.value: self.count(s) for s in statuses}
+        total = sum(self._counts.values())
+        return {"total": total, **totals, "bytes_uploaded": self._bytes_uploaded}
 
     def exit_code(self) -> ExitCode:
         """0 nothing failed, 1 a file failed, 3 credentials refused, 130 interrupted."""
@@ -242,18 +257,25 @@ class FanoutReporter(NullReporter):
             r.message(level, text)
 
 
-class JournalWriter(NullReporter):
-    """Appends one JSON line per finished file and flushes it: a crash-safe journal."""
+class JsonlWriter(NullReporter):
+    """Writes one JSON line per finished file and flushes it."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[str] = path.open("w", encoding="utf-8")
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
 
     def finished(self, result: FileResult) -> None:
         """Write and flush the record."""
         self._handle.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
         self._handle.flush()
+
+
+class JournalWriter(JsonlWriter):
+    """A ``.jsonl`` report file, written line by line: a crash-safe journal."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path.open("w", encoding="utf-8"))
 
     def close(self) -> None:
         """Flush to disk and close."""
@@ -274,7 +296,7 @@ def check_report_path(path: Path) -> None:
 def render(report: RunReport, fmt: str) -> str:
     """The report as text in ``json``, ``jsonl``, ``csv`` or ``xml`` (JUnit)."""
     if fmt == "json":
-        return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return to_json(report)
     if fmt == "jsonl":
         return "".join(json.dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in report.files)
     if fmt == "csv":
@@ -282,6 +304,19 @@ def render(report: RunReport, fmt: str) -> str:
     if fmt == "xml":
         return to_junit(report)
     raise ValueError(f"unknown report format {fmt}")
+
+
+def to_json(report: RunReport) -> str:
+    """The JSON report: the header on one line, then one file record per line.
+
+    Built record by record so the C encoder does the work (``indent`` would force the
+    pure-Python one), and still readable and diff-friendly.
+    """
+    head = report.to_dict()
+    del head["files"]
+    records = ",\n".join(json.dumps(f.to_dict(), ensure_ascii=False) for f in report.files)
+    body = f"\n{records}\n" if records else ""
+    return json.dumps(head, ensure_ascii=False)[:-1] + f', "files": [{body}]}}\n'
 
 
 CSV_COLUMNS = (
@@ -434,7 +469,8 @@ def merge_reports(paths: Iterable[Path]) -> RunReport:
         if end is not None:
             merged.finished = max(merged.finished or end, end)
         merged.interrupted = merged.interrupted or bool(header.get("interrupted"))
-        merged.files.extend(files)
+        for result in files:
+            merged.add(result)
     if merged is None:
         raise UsageError("report merge needs at least one report file.")
     if merged.finished is None:

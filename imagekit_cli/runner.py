@@ -184,8 +184,11 @@ def plan_to_work(
     items: Iterable[PlanItem],
     options: UploadOptions,
     resume: Mapping[str, tuple[int, float | None]] | None = None,
+    *,
+    dry_run: bool = False,
 ) -> Iterator[UploadJob | FileResult]:
-    """Turn plan items into upload jobs, and skips and failures into final results."""
+    """Turn plan items into upload jobs (or, dry, planned results), and skips and failures
+    into final results."""
     for item in items:
         if item.action != "upload":
             yield settled_result(item)
@@ -198,6 +201,9 @@ def plan_to_work(
                 item.size,
                 mtime=item.mtime,
             )
+        elif dry_run:
+            yield FileResult(item.path, item.remote_path, Status.PLANNED, None, item.size,
+                             mtime=item.mtime or None)  # fmt: skip
         else:
             request = UploadRequest(options.fields_for(item), item.local, item.size, item.url)
             yield UploadJob(item.path, item.remote_path, request, item.mtime or None)
@@ -242,13 +248,14 @@ async def run_upload(
     resume: Mapping[str, tuple[int, float | None]] | None = None,
 ) -> Engine | None:
     """Upload (or, without a client, dry-run) the plan into ``report``."""
-    work = plan_to_work(items, options, resume)
     if client is None or signer is None:
-        for result in dry_run_results(work):
+        for result in plan_to_work(items, options, resume, dry_run=True):
+            assert isinstance(result, FileResult)
             report.add(result)
             reporter.finished(result)
         reporter.planning_done()
         return None
+    work = plan_to_work(items, options, resume)
     runner = Engine(
         client,
         signer,

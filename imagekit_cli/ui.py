@@ -100,10 +100,14 @@ class _Counting(NullReporter):
         """Count bytes."""
         self.sent_bytes += sent
 
+    def line(self, text: str) -> None:
+        """One plain line on stderr; no markup, so rich's renderer is not needed."""
+        self.err.file.write(text + "\n")
+
     def message(self, level: str, text: str) -> None:
         """Warnings always; notes with -v."""
         if level != "info" or self.verbose:
-            self.err.print(f"{level}: {text}", markup=False, highlight=False)
+            self.line(f"{level}: {text}")
 
 
 class PlainReporter(_Counting):
@@ -116,21 +120,18 @@ class PlainReporter(_Counting):
 
     def retrying(self, key: int, path: str, attempt: int, error: str, wait_s: float) -> None:
         """Retries are worth a line in a CI log."""
-        self.err.print(
-            f"retry     {path}  attempt {attempt} failed: {error}; retrying in {wait_s:.1f}s",
-            markup=False,
-        )
+        self.line(f"retry     {path}  attempt {attempt} failed: {error}; retrying in {wait_s:.1f}s")
 
     def finished(self, result: FileResult) -> None:
         """Print the file's line (skips only with -v)."""
         if result.status == Status.UPLOADED:
             self.done_files += 1
         if result.status != Status.SKIPPED or self.verbose:
-            self.err.print(_line(result), markup=False)
+            self.line(_line(result))
         now = time.monotonic()
         if now - self._last >= self.every_s:
             self._last = now
-            self.err.print(self.progress_line(now), markup=False)
+            self.line(self.progress_line(now))
 
     def progress_line(self, now: float) -> str:
         """``progress  12/2000 files  1.2 MB/30.0 MB  400.0 kB/s``."""
@@ -149,12 +150,12 @@ class QuietReporter(_Counting):
     def finished(self, result: FileResult) -> None:
         """Print failures."""
         if result.status == Status.FAILED:
-            self.err.print(_line(result), markup=False)
+            self.line(_line(result))
 
     def message(self, level: str, text: str) -> None:
         """Only warnings and errors."""
         if level in ("warning", "error"):
-            self.err.print(f"{level}: {text}", markup=False)
+            self.line(f"{level}: {text}")
 
 
 class RichReporter(_Counting):
@@ -279,7 +280,7 @@ def summary_line(report: RunReport) -> str:
 
 def print_summary(report: RunReport, err: Console, quiet: bool = False) -> None:
     """The summary and, for a person, a table of failures with their reasons."""
-    failures = [f for f in report.files if f.status == Status.FAILED]
+    failures = report.failures
     if failures and err.is_terminal and not quiet:
         table = Table(title="Failed files", show_lines=False)
         for column in ("path", "remote path", "reason"):
@@ -320,7 +321,7 @@ def _escape_property(text: str) -> str:
 def github_annotations(report: RunReport) -> list[str]:
     """``::error file=PATH::message`` for every failed file."""
     lines = []
-    for f in report.files:
+    for f in report.failures:
         if f.status == Status.FAILED:
             message = (f.error or {}).get("message") or f.reason or "failed"
             lines.append(
@@ -341,7 +342,7 @@ def step_summary(report: RunReport) -> str:
         f"| {s['uploaded']} | {s['skipped']} | {s['failed']} | {s['deleted']} | "
         f"{format_size(s['bytes_uploaded'])} | {report.duration_s:.1f}s |",
     ]
-    failures = [f for f in report.files if f.status == Status.FAILED]
+    failures = report.failures
     if failures:
         rows += ["", "| failed file | remote path | error |", "|---|---|---|"]
         for f in failures:

@@ -9,7 +9,6 @@ from imagekit_cli.config import Settings
 from imagekit_cli.errors import AuthenticationError, CredentialsError, SigningError
 from imagekit_cli.limits import TypePolicy, parse_size
 from imagekit_cli.planning import Planner, PlanOptions, Selection, parse_shard
-from imagekit_cli.report import FanoutReporter, JournalWriter, Reporter
 from imagekit_cli.retry import RetryPolicy
 from imagekit_cli.runner import EngineSettings
 
@@ -55,8 +54,3 @@ def credentials_refused(exc: AuthenticationError | SigningError, settings: Setti
         f"ImageKit refused the credentials ({exc.status} {exc.message}).",
         hint=f"Check the key from {source}; upload stopped, nothing else was sent.",
     )
-
-
-def fanout(reporter: Reporter, journal: JournalWriter | None) -> Reporter:
-    """The UI reporter, plus the journal when a .jsonl report is kept."""
-    return FanoutReporter(reporter, journal) if journal is not None else reporter

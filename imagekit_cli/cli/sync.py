@@ -12,10 +12,10 @@ from typing import Any
 import click
 
 from imagekit_cli.auth import BasicAuthSigner
-from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, fanout
+from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import engine_options, output_options, selection_options, type_options
-from imagekit_cli.cli.output import finish_run, open_journal
+from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.client import ImageKitClient
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
 from imagekit_cli.remote import RemoteFile, SyncState, default_state_dir
@@ -100,7 +100,8 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     )
     mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
     reporter = make_reporter(mode, app.err, app.verbose)
-    journal = open_journal(opts["report_path"])
+    outputs = prepare_outputs(app, opts["output"], opts["report_path"])
+    report.keep_files = outputs.keep_files
     fatal: ImageKitCLIError | None = None
 
     def confirm(gone: Sequence[RemoteFile]) -> bool:
@@ -130,7 +131,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
                     UploadOptions(overwrite=True),
                     SyncOptions(opts["delete"], opts["max_delete"], opts["checksum"]),
                     report,
-                    fanout(reporter, journal),
+                    outputs.reporter(reporter),
                     client=client,
                     signer=signer,
                     engine=engine,
@@ -151,7 +152,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
             asyncio.run(go())
     finally:
         state.close()
-        finish_run(app, report, opts["output"], opts["report_path"], journal)
+        finish_run(app, report, outputs)
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(int(report.exit_code()))

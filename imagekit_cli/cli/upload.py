@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from imagekit_cli.auth import build_signer, parse_auth_headers
-from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, fanout
+from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
     auth_options,
@@ -19,7 +19,7 @@ from imagekit_cli.cli.options import (
     selection_options,
     type_options,
 )
-from imagekit_cli.cli.output import finish_run, open_journal
+from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.client import ImageKitClient
 from imagekit_cli.errors import AuthenticationError, SigningError
 from imagekit_cli.planning import check_sources
@@ -160,7 +160,8 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         settings.require_private_key()
     mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
     reporter = make_reporter(mode, app.err, app.verbose)
-    journal = open_journal(opts["report_path"])
+    outputs = prepare_outputs(app, opts["output"], opts["report_path"])
+    report.keep_files = outputs.keep_files
     fatal: Exception | None = None
 
     async def go() -> None:
@@ -170,7 +171,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
                 planner.iter_plan(sources),
                 options,
                 report,
-                fanout(reporter, journal),
+                outputs.reporter(reporter),
                 client=None,
                 signer=None,
                 engine=engine,
@@ -188,7 +189,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
                 planner.iter_plan(sources),
                 options,
                 report,
-                fanout(reporter, journal),
+                outputs.reporter(reporter),
                 client=client,
                 signer=signer,
                 engine=engine,
@@ -203,7 +204,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         with reporter:
             asyncio.run(go())
     finally:
-        finish_run(app, report, opts["output"], opts["report_path"], journal)
+        finish_run(app, report, outputs)
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(int(report.exit_code()))
