@@ -116,30 +116,35 @@ class _MultipartBody:
         return len(head) + (0 if self.url is not None else self.size) + len(tail)
 
     async def stream(self) -> AsyncIterator[bytes]:
+        """The body; a small file goes out as one write, head, bytes and tail together."""
         head, tail = self._parts()
-        yield head
-        if self.path is not None:
-            digest = hashlib.sha256()
-            sent = 0
-            try:
-                handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
-            except OSError as exc:
-                raise LocalFileError(f"cannot read {self.path}: {exc.strerror}") from None
-            with handle:
-                if os.fstat(handle.fileno()).st_size != self.size:
-                    raise LocalFileError("file changed since planning (size differs)")
-                while chunk := handle.read(min(CHUNK_SIZE, self.size - sent + 1)):
-                    sent += len(chunk)
-                    if sent > self.size:
-                        raise LocalFileError("file grew while uploading; not sent truncated")
-                    digest.update(chunk)
-                    if self.on_bytes is not None:
-                        self.on_bytes(len(chunk))
-                    yield chunk
-            if sent != self.size:
-                raise LocalFileError("file shrank while uploading; not sent truncated")
-            self.sha256 = digest.hexdigest()
-        yield tail
+        if self.path is None:
+            yield head + tail
+            return
+        digest = hashlib.sha256()
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise LocalFileError(f"cannot read {self.path}: {exc.strerror}") from None
+        with handle:
+            if os.fstat(handle.fileno()).st_size != self.size:
+                raise LocalFileError("file changed since planning (size differs)")
+            pending, sent, chunk = head, 0, b""
+            while sent < self.size:
+                chunk = handle.read(min(CHUNK_SIZE, self.size - sent))
+                if not chunk:
+                    raise LocalFileError("file shrank while uploading; not sent truncated")
+                sent += len(chunk)
+                digest.update(chunk)
+                if self.on_bytes is not None:
+                    self.on_bytes(len(chunk))
+                if sent < self.size:
+                    yield pending + chunk if pending else chunk
+                    pending = b""
+                elif handle.read(1):
+                    raise LocalFileError("file grew while uploading; not sent truncated")
+        self.sha256 = digest.hexdigest()
+        yield pending + chunk + tail
 
 
 def _float_header(headers: httpx.Headers, name: str, scale: float = 1.0) -> float | None:

@@ -81,8 +81,17 @@ async def call_with_retry(
     """Run ``attempt_fn`` until it succeeds, fails for good, or attempts run out.
 
     Returns the result and the number of attempts; raises the last error otherwise, with
-    the attempt count in its ``attempts`` attribute.
+    the attempt count in its ``attempts`` attribute. Most calls succeed at once, so the
+    first attempt runs plainly and tenacity takes over only after a retryable failure.
     """
+    await gate.wait()
+    try:
+        return await attempt_fn(), 1
+    except Exception as exc:
+        if not is_retryable(exc) or policy.attempts <= 1:
+            exc.attempts = 1  # type: ignore[attr-defined]
+            raise
+        first_failure = exc
     chooser = rng or random.Random()
 
     def wait(state: RetryCallState) -> float:
@@ -98,6 +107,9 @@ async def call_with_retry(
         if on_retry is not None:
             on_retry(state.attempt_number, exc, seconds)
 
+    async def replay_first_failure() -> T:
+        raise first_failure
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts),
         retry=retry_if_exception(is_retryable),
@@ -110,8 +122,11 @@ async def call_with_retry(
         async for attempt in retrying:
             with attempt:
                 attempts = attempt.retry_state.attempt_number
-                await gate.wait()
-                result = await attempt_fn()
+                if attempts == 1:  # the attempt already made, outside tenacity
+                    result = await replay_first_failure()
+                else:
+                    await gate.wait()
+                    result = await attempt_fn()
     except BaseException as exc:
         exc.attempts = attempts  # type: ignore[attr-defined]
         raise

@@ -80,7 +80,10 @@ def test_fault_matrix(fake: FakeState, env, cli: CliRecorder, tmp_path: Path, fa
     if fault == "drop_after_store":
         assert any(len(fake.file_at(p).versions) == 2 for p in expected)
     if fault == "storm":
-        assert sum(1 for r in fake.requests_of("upload") if r.status == 429) >= 8
+        # The shared pause: after the first 429 every worker waits out the reset, so the
+        # storm is met a handful of times, not once per file.
+        storm_hits = sum(1 for r in fake.requests_of("upload") if r.status == 429)
+        assert 1 <= storm_hits <= 8
 
 
 def test_journal_survives_sigkill_and_resume_sends_nothing_twice(

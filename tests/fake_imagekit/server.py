@@ -136,6 +136,8 @@ class FakeImageKit:
             return await handler(request)
         kind = _kind(request)
         record = RequestRecord(request.method, request.path, kind, query=dict(request.query))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        record.peer = peer[1] if peer else 0
         request[RECORD] = record
         with state.lock:
             state.requests.append(record)
@@ -167,8 +169,23 @@ class FakeImageKit:
         )
         if self.state.chance(faults.spike_rate):
             delay += faults.spike_seconds
-        if delay:
-            await asyncio.sleep(delay)
+        # Latency is a deadline: the answer leaves `delay` after the request arrived, so the
+        # fake's own processing time is not added on top of the latency a test asked for.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        response = await self._respond(request, handler, kind, headers)
+        if (remaining := deadline - loop.time()) > 0:
+            await asyncio.sleep(remaining)
+        return response
+
+    async def _respond(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        kind: str,
+        headers: dict[str, str],
+    ) -> web.StreamResponse:
+        faults = self.state.faults
         if kind == "upload" and faults.redirect_uploads_to:
             return web.Response(status=307, headers={"Location": faults.redirect_uploads_to})
         scripted = self.state.next_scripted(kind) or self.state.next_scripted("any")

@@ -83,6 +83,7 @@ class RequestRecord:
     file_path: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
+    peer: int = 0  # the client's port: one per connection
     started: float = field(default_factory=time.monotonic)
     finished: float = 0.0
 
