@@ -22,8 +22,6 @@ from rich.progress import (
     SpinnerColumn,
     TaskID,
     TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Table
 
@@ -168,16 +166,17 @@ class RichReporter(_Counting):
             TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[rate]}", markup=False),
+            TextColumn("{task.fields[eta]}", markup=False),
             console=err,
             transient=True,
         )
-        self.overall = self.live.add_task("planning…", total=None)
+        self.overall = self.live.add_task("planning…", total=None, rate="", eta="")
         self._tasks: dict[int, TaskID] = {}
         self._sent: dict[int, int] = {}
         self._keys: dict[str, int] = {}
         self._planning = True
+        self._described_at = 0.0
 
     def __enter__(self) -> RichReporter:
         self.live.start()
@@ -192,11 +191,21 @@ class RichReporter(_Counting):
         self.live.stop()
 
     def _describe(self) -> None:
+        # Speed and ETA come from our own counters: rich forgets its speed samples each
+        # time a total changes, and a streamed plan grows the total with every file.
         more = "+" if self._planning else ""
+        elapsed = time.monotonic() - self.started_at
+        rate = self.sent_bytes / elapsed if elapsed > 0.5 else 0.0
+        eta = ""
+        if rate and not self._planning:
+            left = max(0, self.total_bytes - self.sent_bytes) / rate
+            eta = f"ETA {int(left // 60)}:{int(left % 60):02d}"
         self.live.update(
             self.overall,
             total=self.total_bytes or None,
             description=f"{self.done_files}/{self.total_files}{more} files",
+            rate=f"{format_size(rate)}/s" if rate else "",
+            eta=eta,
         )
 
     def planned(self, files: int, size: int) -> None:
@@ -212,7 +221,7 @@ class RichReporter(_Counting):
     def started(self, key: int, path: str, size: int) -> None:
         """Add a row for the file."""
         label = path if len(path) <= 40 else "…" + path[-39:]
-        self._tasks[key] = self.live.add_task(label, total=size or None)
+        self._tasks[key] = self.live.add_task(label, total=size or None, rate="", eta="")
         self._keys[path] = key
         self._sent[key] = 0
 
@@ -223,6 +232,10 @@ class RichReporter(_Counting):
         if key in self._tasks:
             self.live.update(self._tasks[key], completed=self._sent[key])
         self.live.update(self.overall, advance=sent)
+        now = time.monotonic()
+        if now - self._described_at >= 0.25:
+            self._described_at = now
+            self._describe()
 
     def retrying(self, key: int, path: str, attempt: int, error: str, wait_s: float) -> None:
         """Show retries with -v."""

@@ -257,3 +257,16 @@ def test_ls_matches_fake_state(fake: FakeState, env, cli, tmp_path: Path, fmt: s
     body = json.loads(shallow.stdout)
     assert {f["path"] for f in body["files"]} == {"/site/a.jpg", "/site/b_c.png"}
     assert body["folders"] == ["/site/sub/"]
+
+
+def test_delete_of_250_files_uses_bulk_calls_of_at_most_100(fake, env, cli, tmp_path) -> None:
+    local = tmp_path / "local"
+    for i in range(260):
+        make_file(local / f"f{i}.txt", 5, i)
+    assert _sync(cli, env, local, "-j", "16").exit_code == 0
+    for i in range(250):
+        (local / f"f{i}.txt").unlink()
+    result = _sync(cli, env, local, "--delete", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert [int(r.fields["count"]) for r in fake.requests_of("bulk_delete")] == [100, 100, 50]
+    assert fake.stored_paths() == {f"/site/f{i}.txt" for i in range(250, 260)}
