@@ -77,15 +77,14 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def _compact_json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def make_jwt(private_key: Secret, public_key: str, payload: Mapping[str, Any]) -> str:
     """An HS256 JWT with ``kid`` = public key; ``payload`` is serialised compactly, in order."""
     header = {"alg": "HS256", "typ": "JWT", "kid": public_key}
-    compact = {"separators": (",", ":"), "ensure_ascii": False}
-    signing_input = (
-        _b64url(json.dumps(header, **compact).encode())  # type: ignore[arg-type]
-        + "."
-        + _b64url(json.dumps(dict(payload), **compact).encode())  # type: ignore[arg-type]
-    )
+    signing_input = _b64url(_compact_json(header)) + "." + _b64url(_compact_json(payload))
     digest = hmac.new(private_key.reveal().encode(), signing_input.encode(), hashlib.sha256)
     return signing_input + "." + _b64url(digest.digest())
 

@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from imagekit_cli.auth import Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest, UploadResponse
@@ -157,14 +158,14 @@ class Engine:
                 continue
             await self._upload(job)
 
-    def _result(self, job: UploadJob, status: Status, **extra: object) -> FileResult:
+    def _result(self, job: UploadJob, status: Status, **extra: Any) -> FileResult:
         return FileResult(
             path=job.path,
             remote_path=job.remote_path,
             status=status,
             size=job.request.size,
             mtime=job.mtime,
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
 
     async def _upload(self, job: UploadJob) -> None:
@@ -217,7 +218,7 @@ class Engine:
             Status.FAILED,
             reason=describe(exc),
             error=error_record(exc),
-            attempts=getattr(exc, "attempts", 1),
+            attempts=exc.attempts,
             duration_s=time.monotonic() - started,
         )
 

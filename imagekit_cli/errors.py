@@ -42,6 +42,7 @@ class ImageKitCLIError(Exception):
     """Base of every error this package raises on purpose."""
 
     exit_code: ExitCode = ExitCode.FAILED
+    attempts: int = 1  # how many attempts a retried call made before it gave up
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from imagekit_cli.errors import APIError, RateLimitError, TransportError
+from imagekit_cli.errors import APIError, ImageKitCLIError, RateLimitError, TransportError
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_SERVER_WAIT_S = 300.0
@@ -89,7 +89,6 @@ async def call_with_retry(
         return await attempt_fn(), 1
     except Exception as exc:
         if not is_retryable(exc) or policy.attempts <= 1:
-            exc.attempts = 1  # type: ignore[attr-defined]
             raise
         first_failure = exc
     chooser = rng or random.Random()
@@ -127,7 +126,7 @@ async def call_with_retry(
                 else:
                     await gate.wait()
                     result = await attempt_fn()
-    except BaseException as exc:
-        exc.attempts = attempts  # type: ignore[attr-defined]
+    except ImageKitCLIError as exc:
+        exc.attempts = attempts
         raise
     return result, attempts

@@ -6,7 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from imagekit_cli.config import Settings
-from imagekit_cli.errors import AuthenticationError, CredentialsError, SigningError
+from imagekit_cli.errors import (
+    AuthenticationError,
+    CredentialsError,
+    ImageKitCLIError,
+    SigningError,
+)
 from imagekit_cli.limits import TypePolicy, parse_size
 from imagekit_cli.planning import Planner, PlanOptions, Selection, parse_shard
 from imagekit_cli.retry import RetryPolicy
@@ -45,7 +50,9 @@ def engine_settings(settings: Settings, opts: dict[str, Any]) -> EngineSettings:
     )
 
 
-def credentials_refused(exc: AuthenticationError | SigningError, settings: Settings) -> Exception:
+def credentials_refused(
+    exc: AuthenticationError | SigningError, settings: Settings
+) -> ImageKitCLIError:
     """One clear line for a refused key, naming where the key came from."""
     if isinstance(exc, SigningError):
         return exc

@@ -139,13 +139,13 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
                     confirm=confirm,
                 )
             except AuthenticationError as exc:
-                fatal = credentials_refused(exc, settings)  # type: ignore[assignment]
+                fatal = credentials_refused(exc, settings)
                 return
             except ImageKitCLIError as exc:
                 fatal = exc
                 return
             if runner is not None and isinstance(runner.control.fatal, AuthenticationError):
-                fatal = credentials_refused(runner.control.fatal, settings)  # type: ignore[assignment]
+                fatal = credentials_refused(runner.control.fatal, settings)
 
     try:
         with reporter:

@@ -37,6 +37,32 @@ from imagekit_cli.runner import (
 from imagekit_cli.ui import choose_progress, make_reporter
 
 
+def upload_options(opts: dict[str, Any]) -> UploadOptions:
+    """The API-field flags, parsed and validated (exit 2 naming the flag on bad input)."""
+    options = UploadOptions(
+        unique_names=opts["unique_names"],
+        overwrite=opts["overwrite"],
+        overwrite_tags=opts["overwrite_tags"],
+        overwrite_ai_tags=opts["overwrite_ai_tags"],
+        overwrite_custom_metadata=opts["overwrite_custom_metadata"],
+        tags=tuple(t.strip() for t in (opts["tags"] or "").split(",") if t.strip()),
+        private=opts["private"],
+        draft=opts["draft"],
+        custom_coordinates=opts["custom_coordinates"],
+        custom_metadata=parse_json_option(opts["custom_metadata"], "--custom-metadata", dict),
+        extensions=parse_json_option(opts["extensions"], "--extensions", list),
+        transformation=parse_json_option(opts["transformation"], "--transformation", dict),
+        webhook_url=opts["webhook_url"],
+        checks=opts["checks"],
+        description=opts["description"],
+        response_fields=tuple(
+            f.strip() for f in (opts["response_fields"] or "").split(",") if f.strip()
+        ),
+    )
+    options.validate()
+    return options
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--folder", help="Remote folder to upload into. Default: /, or the profile's.")
@@ -124,27 +150,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         folder=opts["folder"],
     )
     check_sources(sources, opts["name"])
-    options = UploadOptions(
-        unique_names=opts["unique_names"],
-        overwrite=opts["overwrite"],
-        overwrite_tags=opts["overwrite_tags"],
-        overwrite_ai_tags=opts["overwrite_ai_tags"],
-        overwrite_custom_metadata=opts["overwrite_custom_metadata"],
-        tags=tuple(t.strip() for t in (opts["tags"] or "").split(",") if t.strip()),
-        private=opts["private"],
-        draft=opts["draft"],
-        custom_coordinates=opts["custom_coordinates"],
-        custom_metadata=parse_json_option(opts["custom_metadata"], "--custom-metadata", dict),
-        extensions=parse_json_option(opts["extensions"], "--extensions", list),
-        transformation=parse_json_option(opts["transformation"], "--transformation", dict),
-        webhook_url=opts["webhook_url"],
-        checks=opts["checks"],
-        description=opts["description"],
-        response_fields=tuple(
-            f.strip() for f in (opts["response_fields"] or "").split(",") if f.strip()
-        ),
-    )
-    options.validate()
+    options = upload_options(opts)
     planner = build_planner(settings, settings.folder, opts)
     if opts["report_path"]:
         check_report_path(Path(opts["report_path"]))
