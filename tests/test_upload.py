@@ -350,3 +350,13 @@ def test_sigint_exits_130_with_report(fake: FakeState, env, tmp_path: Path) -> N
     assert uploaded == fake.stored_paths()
     assert 2 <= len(uploaded) < 12
     assert PRIVATE_KEY not in out + err
+
+
+def test_quiet_and_debug_work_after_the_subcommand(fake, env, cli: CliRecorder, tmp_path) -> None:
+    make_file(tmp_path / "a.jpg", 10)
+    quiet = cli("upload", str(tmp_path / "a.jpg"), "-q", env=env)
+    assert quiet.exit_code == 0
+    assert quiet.stdout == ""
+    assert quiet.stderr.startswith("Uploaded 1, skipped 0, failed 0")
+    debug = cli("upload", str(tmp_path / "a.jpg"), "--debug", env=env)
+    assert "debug: > POST" in debug.stderr

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 
 from imagekit_cli.cli.context import AppContext
-from imagekit_cli.cli.options import output_format_option
+from imagekit_cli.cli.options import output_format_option, verbosity_options
 from imagekit_cli.client import ImageKitClient
 from imagekit_cli.limits import format_size
 from imagekit_cli.remote import RemoteFile, folder_path, list_tree
@@ -37,6 +37,7 @@ def _record(file: RemoteFile) -> dict[str, Any]:
 @click.argument("remote_folder", default="/")
 @click.option("-r", "--recursive", is_flag=True, help="Include files in every sub-folder.")
 @output_format_option
+@verbosity_options
 @click.pass_obj
 def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> None:
     """List the files in REMOTE_FOLDER (default /): name, size, updatedAt, URL.

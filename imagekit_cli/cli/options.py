@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from imagekit_cli.auth import AUTH_MODES
+from imagekit_cli.cli.context import AppContext
 from imagekit_cli.limits import PLAN_LIMITS
 from imagekit_cli.report import OUTPUT_FORMATS
 from imagekit_cli.ui import PROGRESS_MODES
@@ -177,3 +178,27 @@ auth_options = _apply(
         ),
     ]
 )
+
+
+def _set_flag(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        app = ctx.find_object(AppContext)
+        if app is not None and value:
+            setattr(app, name, max(getattr(app, name), value) if name == "verbose" else value)
+
+    return callback
+
+
+verbosity_options = _apply(
+    [
+        click.option("-v", "--verbose", count=True, expose_value=False,
+                     callback=_set_flag("verbose"),
+                     help="More output: skipped files, retries (also before the command)."),
+        click.option("-q", "--quiet", is_flag=True, expose_value=False,
+                     callback=_set_flag("quiet"),
+                     help="Only errors and the summary (also before the command)."),
+        click.option("--debug", is_flag=True, expose_value=False, callback=_set_flag("debug"),
+                     help="Tracebacks and an HTTP trace, secrets redacted (also before the "
+                          "command)."),
+    ]
+)  # fmt: skip

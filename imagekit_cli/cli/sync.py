@@ -14,7 +14,13 @@ import click
 from imagekit_cli.auth import BasicAuthSigner
 from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings
 from imagekit_cli.cli.context import AppContext
-from imagekit_cli.cli.options import engine_options, output_options, selection_options, type_options
+from imagekit_cli.cli.options import (
+    engine_options,
+    output_options,
+    selection_options,
+    type_options,
+    verbosity_options,
+)
 from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.client import ImageKitClient
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
@@ -55,6 +61,7 @@ SHOWN_DELETES = 10
 @type_options
 @engine_options
 @output_options
+@verbosity_options
 @click.pass_obj
 def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) -> None:
     """Make REMOTE_FOLDER match LOCAL_DIR: upload what is new or changed.

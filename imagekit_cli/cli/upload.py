@@ -18,6 +18,7 @@ from imagekit_cli.cli.options import (
     output_options,
     selection_options,
     type_options,
+    verbosity_options,
 )
 from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.client import ImageKitClient
@@ -126,6 +127,7 @@ def upload_options(opts: dict[str, Any]) -> UploadOptions:
 @engine_options
 @auth_options
 @output_options
+@verbosity_options
 @click.pass_obj
 def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
     """Upload files, folders, '-' (paths on stdin) or URLs.
