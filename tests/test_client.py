@@ -240,3 +240,27 @@ def test_300mb_upload_streams_with_bounded_memory(fake: FakeState, tmp_path: Pat
     assert sum(seen) == size
     assert response.sha256 == local_sha
     assert fake.file_at("/big.mp4").current.sha256 == local_sha
+
+
+def test_details_and_delete(fake: FakeState, tmp_path: Path) -> None:
+    from imagekit_cli.errors import NotFoundError
+
+    path = make_file(tmp_path / "a.jpg", 10)
+
+    async def go() -> tuple[dict[str, Any], bool]:
+        async with ImageKitClient(fake.base_url, private_key=KEY) as client:
+            response = await client.upload(_req(path), await BasicAuthSigner(KEY).sign({}))
+            file_id = response.body["fileId"]
+            details = await client.get_details(file_id)
+            await client.delete(file_id)
+            try:
+                await client.get_details(file_id)
+            except NotFoundError as exc:
+                return details, exc.message == "The requested file does not exist."
+            return details, False
+
+    details, gone = run(go())
+    assert details["filePath"] == "/a.jpg"
+    assert details["size"] == 10
+    assert gone
+    assert fake.stored_paths() == set()

@@ -270,3 +270,18 @@ def test_delete_of_250_files_uses_bulk_calls_of_at_most_100(fake, env, cli, tmp_
     assert result.exit_code == 0, result.stderr
     assert [int(r.fields["count"]) for r in fake.requests_of("bulk_delete")] == [100, 100, 50]
     assert fake.stored_paths() == {f"/site/f{i}.txt" for i in range(250, 260)}
+
+
+def test_bulk_delete_404_falls_back_to_single_deletes(fake, env, cli, tmp_path) -> None:
+    local = tmp_path / "local"
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        make_file(local / name, 5)
+    assert _sync(cli, env, local).exit_code == 0
+    (local / "a.jpg").unlink()
+    (local / "b.jpg").unlink()
+    # ImageKit answers 404 and deletes nothing when any id is already gone.
+    fake.script("bulk_delete", (404, {}))
+    result = _sync(cli, env, local, "--delete", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert fake.stored_paths() == {"/site/c.jpg"}
+    assert len(fake.requests_of("delete")) == 2
