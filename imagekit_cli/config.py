@@ -7,9 +7,7 @@ or ``$IMAGEKIT_CONFIG``; the CLI passes its path in, so this module reads no glo
 from __future__ import annotations
 
 import json
-import os
 import stat
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from imagekit_cli.errors import ConfigError, CredentialsError, UsageError
+from imagekit_cli.files import write_atomic
 
 DEFAULT_PROFILE = "default"
 DEFAULT_CONCURRENCY = 8
@@ -162,23 +161,7 @@ def write_config(path: Path, profiles: Mapping[str, Mapping[str, Any]]) -> None:
             if key in profiles[name]:
                 lines.append(f"{key} = {_toml_value(profiles[name][key])}")
         lines.append("")
-    write_private_file(path, "\n".join(lines))
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with ``text``; the file is created with mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, "\n".join(lines), mode=0o600)
 
 
 def check_key_shapes(private_key: str | None, public_key: str | None) -> None:

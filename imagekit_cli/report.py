@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import IO, Any, Protocol
 from xml.etree import ElementTree
 
 from imagekit_cli.errors import ExitCode, UsageError
+from imagekit_cli.files import write_atomic
 
 SCHEMA_VERSION = 1
 REPORT_SUFFIXES = (".json", ".jsonl", ".csv", ".xml")
@@ -381,21 +381,6 @@ def to_junit(report: RunReport) -> str:
         + ElementTree.tostring(root, encoding="unicode")
         + "\n"
     )
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step: readers never see half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_report(report: RunReport, path: Path) -> None:

@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "imagekit_cli"
 # orchestration the thin commands call, see the issue notes).
 ALLOWED = {
     "errors": set(),
-    "config": {"errors"},
+    "files": set(),
+    "config": {"errors", "files"},
     "auth": {"errors", "config"},
     "limits": {"errors"},
     "planning": {"errors", "config", "limits"},
@@ -19,7 +20,7 @@ ALLOWED = {
     "retry": {"errors", "client"},
     "remote": {"errors", "client", "planning", "config", "report", "retry"},
     "engine": {"errors", "client", "retry", "report", "auth"},
-    "report": {"errors"},
+    "report": {"errors", "files"},
     "ui": {"report", "errors", "limits"},
     "runner": {
         "errors",

@@ -75,3 +75,15 @@ def test_merge_reads_json_and_jsonl(tmp_path: Path) -> None:
     body = json.loads(render(merged, "json"))
     assert body["schema_version"] == 1
     assert [f["path"] for f in body["files"]] == ["a.jpg", "b.exe", 'c,"d".jpg']
+
+
+def test_report_files_are_world_readable_config_is_not(tmp_path: Path) -> None:
+    import stat
+
+    from imagekit_cli.config import write_config
+
+    report = RunReport("upload")
+    write_report(report, tmp_path / "r.json")
+    write_config(tmp_path / "c.toml", {"default": {"plan": "pro"}})
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "c.toml").stat().st_mode) == 0o600

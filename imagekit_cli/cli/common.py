@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from imagekit_cli.cli.context import AppContext
+from imagekit_cli.client import ImageKitClient
 from imagekit_cli.config import Settings
 from imagekit_cli.errors import (
     AuthenticationError,
@@ -60,4 +62,18 @@ def credentials_refused(
     return CredentialsError(
         f"ImageKit refused the credentials ({exc.status} {exc.message}).",
         hint=f"Check the key from {source}; upload stopped, nothing else was sent.",
+    )
+
+
+def open_client(
+    app: AppContext, settings: Settings, engine: EngineSettings | None = None
+) -> ImageKitClient:
+    """The HTTP client for a run: the account's base URL and key, sized to the engine."""
+    engine = engine or EngineSettings()
+    return ImageKitClient(
+        settings.base_url,
+        private_key=settings.private_key,
+        concurrency=engine.concurrency,
+        timeout=engine.timeout,
+        trace=app.tracer(),
     )

@@ -12,9 +12,9 @@ from typing import Any
 import click
 from rich.table import Table
 
+from imagekit_cli.cli.common import open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import output_format_option, verbosity_options
-from imagekit_cli.client import ImageKitClient
 from imagekit_cli.limits import format_size
 from imagekit_cli.remote import RemoteFile, folder_path, list_tree
 from imagekit_cli.report import SCHEMA_VERSION
@@ -48,13 +48,11 @@ def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> 
       imagekit ls /site -r --output csv > files.csv
     """
     settings = app.settings()
-    private_key = settings.require_private_key()
+    settings.require_private_key()
     root = folder_path(remote_folder)
 
     async def go() -> tuple[list[RemoteFile], list[str]]:
-        async with ImageKitClient(
-            settings.base_url, private_key=private_key, trace=app.tracer()
-        ) as client:
+        async with open_client(app, settings) as client:
             return await list_tree(client, root, recursive=recursive)
 
     files, folders = asyncio.run(go())

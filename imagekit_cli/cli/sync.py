@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from imagekit_cli.auth import BasicAuthSigner
-from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings
+from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
     engine_options,
@@ -22,7 +22,6 @@ from imagekit_cli.cli.options import (
     verbosity_options,
 )
 from imagekit_cli.cli.output import finish_run, prepare_outputs
-from imagekit_cli.client import ImageKitClient
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
 from imagekit_cli.remote import RemoteFile, SyncState, default_state_dir
 from imagekit_cli.report import RunReport, check_report_path
@@ -123,13 +122,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
 
     async def go() -> None:
         nonlocal fatal
-        async with ImageKitClient(
-            settings.base_url,
-            private_key=private_key,
-            concurrency=engine.concurrency,
-            timeout=engine.timeout,
-            trace=app.tracer(),
-        ) as client:
+        async with open_client(app, settings, engine) as client:
             signer = None if opts["dry_run"] else BasicAuthSigner(private_key)
             try:
                 runner = await run_sync(

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from imagekit_cli.auth import build_signer, parse_auth_headers
-from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings
+from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
     auth_options,
@@ -21,7 +21,6 @@ from imagekit_cli.cli.options import (
     verbosity_options,
 )
 from imagekit_cli.cli.output import finish_run, prepare_outputs
-from imagekit_cli.client import ImageKitClient
 from imagekit_cli.errors import AuthenticationError, SigningError
 from imagekit_cli.planning import check_sources
 from imagekit_cli.report import (
@@ -185,13 +184,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
                 engine=engine,
             )
             return
-        async with ImageKitClient(
-            settings.base_url,
-            private_key=settings.private_key,
-            concurrency=engine.concurrency,
-            timeout=engine.timeout,
-            trace=app.tracer(),
-        ) as client:
+        async with open_client(app, settings, engine) as client:
             signer = build_signer(opts["auth"], settings, client, auth_headers)
             runner = await run_upload(
                 planner.iter_plan(sources),
