@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -173,19 +174,11 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
 
     async def go() -> None:
         nonlocal fatal
-        if opts["dry_run"]:
-            await run_upload(
-                planner.iter_plan(sources),
-                options,
-                report,
-                outputs.reporter(reporter),
-                client=None,
-                signer=None,
-                engine=engine,
-            )
-            return
-        async with open_client(app, settings, engine) as client:
-            signer = build_signer(opts["auth"], settings, client, auth_headers)
+        async with contextlib.AsyncExitStack() as stack:
+            client, signer = None, None
+            if not opts["dry_run"]:
+                client = await stack.enter_async_context(open_client(app, settings, engine))
+                signer = build_signer(opts["auth"], settings, client, auth_headers)
             runner = await run_upload(
                 planner.iter_plan(sources),
                 options,
@@ -196,10 +189,10 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
                 engine=engine,
                 resume=resume,
             )
-            if runner is not None and isinstance(
-                runner.control.fatal, AuthenticationError | SigningError
-            ):
-                fatal = credentials_refused(runner.control.fatal, settings)
+        if runner is not None and isinstance(
+            runner.control.fatal, AuthenticationError | SigningError
+        ):
+            fatal = credentials_refused(runner.control.fatal, settings)
 
     try:
         with reporter:
