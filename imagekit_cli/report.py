@@ -22,6 +22,7 @@ from xml.etree import ElementTree
 
 from imagekit_cli.errors import ExitCode, UsageError
 from imagekit_cli.files import write_atomic
+from imagekit_cli.text import printable
 
 SCHEMA_VERSION = 1
 REPORT_SUFFIXES = (".json", ".jsonl", ".csv", ".xml")
@@ -351,7 +352,10 @@ def to_csv(files: Iterable[FileResult]) -> str:
 
 
 def to_junit(report: RunReport) -> str:
-    """JUnit XML: a testcase per file; failed files fail, skipped files are skipped."""
+    """JUnit XML: a testcase per file; failed files fail, skipped files are skipped.
+
+    Names and messages go through ``printable``, so the XML stays well-formed whatever
+    characters a file name holds."""
     summary = report.summary()
     suite = ElementTree.Element(
         "testsuite",
@@ -365,14 +369,18 @@ def to_junit(report: RunReport) -> str:
     )
     for f in report.files:
         case = ElementTree.SubElement(
-            suite, "testcase", classname=report.command, name=f.path, time=f"{f.duration_s:.3f}"
+            suite,
+            "testcase",
+            classname=report.command,
+            name=printable(f.path),
+            time=f"{f.duration_s:.3f}",
         )
         if f.status == Status.FAILED:
-            message = (f.error or {}).get("message") or f.reason or "failed"
-            failure = ElementTree.SubElement(case, "failure", message=str(message))
-            failure.text = f"{f.path} -> {f.remote_path}: {message}"
+            message = printable(str((f.error or {}).get("message") or f.reason or "failed"))
+            failure = ElementTree.SubElement(case, "failure", message=message)
+            failure.text = f"{printable(f.path)} -> {printable(f.remote_path)}: {message}"
         elif f.status == Status.SKIPPED:
-            ElementTree.SubElement(case, "skipped", message=f.reason or "skipped")
+            ElementTree.SubElement(case, "skipped", message=printable(f.reason or "skipped"))
     root = ElementTree.Element("testsuites")
     root.append(suite)
     ElementTree.indent(root)

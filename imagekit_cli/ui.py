@@ -28,6 +28,7 @@ from rich.table import Table
 from imagekit_cli.errors import ImageKitCLIError
 from imagekit_cli.limits import format_size
 from imagekit_cli.report import FileResult, NullReporter, RunReport, Status
+from imagekit_cli.text import markdown_cell, printable
 
 PROGRESS_MODES = ("auto", "rich", "plain", "none")
 PLAIN_PROGRESS_EVERY_S = 10.0
@@ -99,8 +100,8 @@ class _Counting(NullReporter):
         self.sent_bytes += sent
 
     def line(self, text: str) -> None:
-        """One plain line on stderr; no markup, so rich's renderer is not needed."""
-        self.err.file.write(text + "\n")
+        """One plain line on stderr, escaped; no markup, so rich's renderer is not needed."""
+        self.err.file.write(printable(text) + "\n")
 
     def message(self, level: str, text: str) -> None:
         """Warnings always; notes with -v."""
@@ -220,7 +221,8 @@ class RichReporter(_Counting):
 
     def started(self, key: int, path: str, size: int) -> None:
         """Add a row for the file."""
-        label = path if len(path) <= 40 else "…" + path[-39:]
+        shown = printable(path)
+        label = shown if len(shown) <= 40 else "…" + shown[-39:]
         self._tasks[key] = self.live.add_task(label, total=size or None, rate="", eta="")
         self._keys[path] = key
         self._sent[key] = 0
@@ -241,7 +243,9 @@ class RichReporter(_Counting):
         """Show retries with -v."""
         if self.verbose:
             self.live.console.print(
-                f"retry {escape(path)}: {escape(error)}; again in {wait_s:.1f}s", style="yellow"
+                f"retry {escape(printable(path))}: {escape(printable(error))}; "
+                f"again in {wait_s:.1f}s",
+                style="yellow",
             )
 
     def finished(self, result: FileResult) -> None:
@@ -254,10 +258,11 @@ class RichReporter(_Counting):
             self.done_files += 1
         if result.status == Status.FAILED:
             self.live.console.print(
-                f"[red]failed[/red] {escape(result.path)}: {escape(result.reason or '')}"
+                f"[red]failed[/red] {escape(printable(result.path))}: "
+                f"{escape(printable(result.reason or ''))}"
             )
         elif self.verbose and result.status != Status.UPLOADED:
-            self.live.console.print(escape(_line(result)))
+            self.live.console.print(escape(printable(_line(result))))
         self._describe()
 
 
@@ -299,7 +304,7 @@ def print_summary(report: RunReport, err: Console, quiet: bool = False) -> None:
         for column in ("path", "remote path", "reason"):
             table.add_column(column, overflow="fold")
         for f in failures[:50]:
-            table.add_row(f.path, f.remote_path, f.reason or "")
+            table.add_row(printable(f.path), printable(f.remote_path), printable(f.reason or ""))
         err.print(table)
         if len(failures) > 50:
             err.print(f"… and {len(failures) - 50} more (see --report).")
@@ -313,14 +318,20 @@ def print_table(results: Iterable[FileResult], out: Console) -> None:
         table.add_column(column, overflow="fold")
     for f in results:
         table.add_row(
-            f.status.value, f.path, f.remote_path, format_size(f.size), f.url or f.reason or ""
+            f.status.value,
+            printable(f.path),
+            printable(f.remote_path),
+            format_size(f.size),
+            printable(f.url or f.reason or ""),
         )
     out.print(table)
 
 
 def render_error(err: Console, exc: ImageKitCLIError | str, debug_hint: bool = True) -> None:
     """One ``Error: ...`` line, and how to see more."""
-    err.print(f"Error: {exc}", markup=False, style="red" if err.is_terminal else None)
+    err.print(
+        f"Error: {printable(str(exc))}", markup=False, style="red" if err.is_terminal else None
+    )
 
 
 def _escape_data(text: str) -> str:
@@ -338,8 +349,8 @@ def github_annotations(report: RunReport) -> list[str]:
         if f.status == Status.FAILED:
             message = (f.error or {}).get("message") or f.reason or "failed"
             lines.append(
-                f"::error file={_escape_property(f.path)},title=imagekit "
-                f"{report.command}::{_escape_data(str(message))}"
+                f"::error file={_escape_property(printable(f.path))},title=imagekit "
+                f"{report.command}::{_escape_data(printable(str(message)))}"
             )
     return lines
 
@@ -359,6 +370,7 @@ def step_summary(report: RunReport) -> str:
     if failures:
         rows += ["", "| failed file | remote path | error |", "|---|---|---|"]
         for f in failures:
-            message = str((f.error or {}).get("message") or f.reason or "").replace("|", "\\|")
-            rows.append(f"| {f.path.replace('|', chr(92) + '|')} | {f.remote_path} | {message} |")
+            message = str((f.error or {}).get("message") or f.reason or "")
+            cells = (markdown_cell(f.path), markdown_cell(f.remote_path), markdown_cell(message))
+            rows.append(f"| {' | '.join(cells)} |")
     return "\n".join(rows) + "\n"

@@ -53,9 +53,9 @@ def test_quiet_reporter_prints_only_failures() -> None:
 def test_github_annotation_escaping() -> None:
     report = RunReport("sync")
     report.add(FileResult("dir,1/a:b.jpg", "/a", Status.FAILED, "x",
-                          error={"status": 400, "message": "50% done\nthen failed"}))  # fmt: skip
+                          error={"status": 400, "message": "50% done\nthen\rfailed"}))  # fmt: skip
     assert github_annotations(report) == [
-        "::error file=dir%2C1/a%3Ab.jpg,title=imagekit sync::50%25 done%0Athen failed"
+        "::error file=dir%2C1/a%3Ab.jpg,title=imagekit sync::50%25 done\\nthen\\rfailed"
     ]
 
 
