@@ -18,12 +18,13 @@ import hmac
 import json
 import re
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from imagekit_cli.config import Secret, Settings
+from imagekit_cli.config import Secret, Settings, public_url
 from imagekit_cli.errors import SigningError, UsageError
 
 AUTH_MODES = ("private-key", "signature", "jwt")
@@ -178,6 +179,7 @@ class AuthEndpoint:
         self, url: str, transport: SigningTransport, headers: Mapping[str, str] | None = None
     ) -> None:
         self.url = url
+        self.shown_url = public_url(url)
         self._transport = transport
         self._headers = dict(headers or {})
 
@@ -188,11 +190,13 @@ class AuthEndpoint:
             token, expire, signature = body["token"], int(body["expire"]), body["signature"]
         except (TypeError, KeyError, ValueError):
             raise SigningError(
-                f"The auth endpoint {self.url} did not return {{token, expire, signature}}.",
+                f"The auth endpoint {self.shown_url} did not return {{token, expire, signature}}.",
                 hint="Check --auth-endpoint; it must answer GET with that JSON object.",
             ) from None
         if not isinstance(token, str) or not isinstance(signature, str):
-            raise SigningError(f"The auth endpoint {self.url} returned non-string token fields.")
+            raise SigningError(
+                f"The auth endpoint {self.shown_url} returned non-string token fields."
+            )
         return token, expire, signature
 
     async def jwt(self, fields: Mapping[str, str]) -> str:
@@ -201,21 +205,10 @@ class AuthEndpoint:
         token = body.get("token") if isinstance(body, dict) else None
         if not isinstance(token, str) or token.count(".") != 2:
             raise SigningError(
-                f'The auth endpoint {self.url} did not return {{"token": "<jwt>"}}.',
+                f'The auth endpoint {self.shown_url} did not return {{"token": "<jwt>"}}.',
                 hint="Check --auth-endpoint; it must answer POST with that JSON object.",
             )
         return token
-
-
-def parse_auth_headers(values: Iterable[str]) -> dict[str, str]:
-    """Parse repeatable ``--auth-header 'Name: value'`` options."""
-    headers: dict[str, str] = {}
-    for value in values:
-        name, sep, content = value.partition(":")
-        if not sep or not name.strip():
-            raise UsageError(f"--auth-header '{name}' must look like 'Name: value'.")
-        headers[name.strip()] = content.strip()
-    return headers
 
 
 def build_signer(
@@ -238,27 +231,109 @@ def build_signer(
 
 
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
-_AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:basic|bearer)\s+)[^\s'\",]+")
 _SIGNED_FIELD = re.compile(
     r"(?i)(['\"]?(?:signature|token|private_?key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",&;]+"
 )
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@")
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&;][\w.-]*(?:key|token|signature|sig|secret|passw(?:or)?d|pwd|auth|credential"
+    r"|session)[\w.-]*=)[^&#\s'\"]+"
+)
+_KEY_SHAPE = re.compile(r"\b(private_)[A-Za-z0-9+/]{16,}={0,2}")
+_CREDENTIAL_HEADERS = (
+    "authorization", "proxy-authorization", "x-api-key", "api-key", "x-auth-token", "cookie",
+)  # fmt: skip
+MIN_LITERAL = 6  # shorter header values are redacted only where they follow their header name
+
+
+def _header_pattern(names: Iterable[str]) -> re.Pattern[str]:
+    """``Name: [scheme ]value`` or ``name=value`` for any of ``names``; keeps the scheme."""
+    alternatives = "|".join(sorted({re.escape(n.lower()) for n in names}, key=len, reverse=True))
+    return re.compile(
+        rf"(?i)\b((?:{alternatives})['\"]?\s*[:=]\s*['\"]?)"
+        r"((?:basic|bearer|token|digest|apikey|key|hmac[\w-]*)\s+)?[^\s'\",]+"
+    )
+
+
+def split_auth_header(line: str) -> tuple[str, str]:
+    """``'Name: value'`` → ``(name, value)``; a UsageError that never echoes the value."""
+    name, sep, content = line.partition(":")
+    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
+        raise UsageError(
+            "An --auth-header (or a line of $IMAGEKIT_AUTH_HEADER) does not look like "
+            "'Name: value'.",
+            hint="Write the header name, a colon, then the value.",
+        )
+    return name.strip(), content.strip()
+
+
+def parse_auth_headers(values: Iterable[str | Secret]) -> dict[str, str]:
+    """Parse repeatable ``--auth-header 'Name: value'`` options (or env lines)."""
+    headers: dict[str, str] = {}
+    for value in values:
+        name, content = split_auth_header(value.reveal() if isinstance(value, Secret) else value)
+        headers[name] = content
+    return headers
+
+
+def _url_secrets(url: str | None) -> list[str]:
+    """The userinfo and query values of a configured URL: they may be credentials."""
+    if not url:
+        return []
+    parts = urllib.parse.urlsplit(url)
+    found = [parts.netloc.rpartition("@")[0]] if "@" in parts.netloc else []
+    found += [p for p in (parts.username, parts.password) if p]
+    found += [v for _, v in urllib.parse.parse_qsl(parts.query) if len(v) >= MIN_LITERAL]
+    return found
 
 
 class Redactor:
-    """Removes secrets from any text before it is shown or logged."""
+    """Removes every known secret from text before it is shown, logged or reported.
 
-    def __init__(self, secrets: Iterable[Secret | None] = ()) -> None:
+    It knows the private key (also Base64-encoded, as in a Basic header), every auth header
+    value, the userinfo and query values of the configured URLs, and the shapes of secrets
+    it was not told about: URL userinfo, secret-named query parameters, credential headers
+    of any scheme, signatures, tokens, JWTs and ImageKit private keys.
+    """
+
+    def __init__(
+        self,
+        secrets: Iterable[Secret | None] = (),
+        *,
+        texts: Iterable[str] = (),
+        header_names: Iterable[str] = (),
+    ) -> None:
         self._literals: list[str] = []
         for secret in secrets:
             if secret is not None and secret.reveal():
-                value = secret.reveal()
-                self._literals.append(value)
+                self._literals.append(secret.reveal())
                 self._literals.append(basic_auth_header(secret).split(" ", 1)[1])
+        for text in texts:
+            if len(text) >= MIN_LITERAL:
+                self._literals += [text, base64.b64encode(text.encode()).decode("ascii")]
+        self._literals.sort(key=len, reverse=True)  # a longer secret before its parts
+        self._headers = _header_pattern([*_CREDENTIAL_HEADERS, *header_names])
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Redactor:
+        """A redactor that knows every secret ``settings`` holds."""
+        texts: list[str] = []
+        names: list[str] = []
+        for line in settings.auth_headers:
+            name, _, value = line.reveal().partition(":")
+            value = value.strip()
+            names.append(name.strip())
+            texts += [value, value.split(None, 1)[-1]] if value else []
+        texts += _url_secrets(settings.base_url) + _url_secrets(settings.auth_endpoint)
+        return cls([settings.private_key], texts=texts, header_names=names)
 
     def __call__(self, text: str) -> str:
-        """``text`` with keys, auth headers, signatures and JWTs replaced by ``***``."""
+        """``text`` with every secret replaced by ``***``."""
         for literal in self._literals:
             text = text.replace(literal, "***")
+        text = _URL_USERINFO.sub(r"\1***@", text)
+        text = _QUERY_SECRET.sub(r"\1***", text)
         text = _JWT.sub("***", text)
-        text = _AUTH_HEADER.sub(r"\1***", text)
-        return _SIGNED_FIELD.sub(r"\1***", text)
+        text = self._headers.sub(lambda m: m.group(1) + (m.group(2) or "") + "***", text)
+        text = _SIGNED_FIELD.sub(r"\1***", text)
+        return _KEY_SHAPE.sub(r"\1***", text)

@@ -23,7 +23,7 @@ import httpx
 
 from imagekit_cli import __version__
 from imagekit_cli.auth import Credentials, Redactor, basic_auth_header
-from imagekit_cli.config import Secret
+from imagekit_cli.config import Secret, public_url
 from imagekit_cli.errors import (
     APIError,
     BadRequestError,
@@ -169,8 +169,9 @@ def parse_rate_limit(headers: httpx.Headers) -> RateLimitInfo:
     )
 
 
-def error_from_response(response: httpx.Response) -> APIError:
-    """Turn a non-2xx response into the matching typed APIError."""
+def error_from_response(response: httpx.Response, redact: Callable[[str], str] = str) -> APIError:
+    """Turn a non-2xx response into the matching typed APIError; the server's message
+    goes through ``redact``, since a server may echo a key back."""
     message = ""
     try:
         body = response.json()
@@ -182,7 +183,7 @@ def error_from_response(response: httpx.Response) -> APIError:
         message = response.reason_phrase or "no message"
     cls = api_error_for_status(response.status_code)
     return cls(
-        message,
+        redact(message),
         status=response.status_code,
         request_id=response.headers.get("x-ik-requestid"),
         rate_limit=parse_rate_limit(response.headers),
@@ -292,7 +293,7 @@ class ImageKitClient:
             self._free.put_nowait(lane)
         if response.status_code >= 400:
             await response.aread()
-            raise error_from_response(response)
+            raise error_from_response(response, self._redact)
         if response.is_redirect:
             target = response.headers.get("location", "?")
             raise BadRequestError(
@@ -408,9 +409,7 @@ class ImageKitClient:
         return await self._signing_call(request)
 
     async def _signing_call(self, request: httpx.Request) -> Any:
-        where = (
-            f"{request.url.scheme}://{request.url.host}:{request.url.port or ''}{request.url.path}"
-        )
+        where = public_url(str(request.url))
         try:
             response = await self._send(request)
             return response.json()

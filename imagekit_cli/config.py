@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import stat
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,8 @@ from imagekit_cli.files import write_atomic
 
 DEFAULT_PROFILE = "default"
 DEFAULT_CONCURRENCY = 8
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+URL_KEYS = ("base_url", "auth_endpoint")
 PROFILE_KEYS = (
     "private_key",
     "public_key",
@@ -42,6 +45,7 @@ class EnvVars:
     PROFILE = "IMAGEKIT_PROFILE"
     CONFIG = "IMAGEKIT_CONFIG"
     AUTH_ENDPOINT = "IMAGEKIT_AUTH_ENDPOINT"
+    AUTH_HEADER = "IMAGEKIT_AUTH_HEADER"
     STATE_DIR = "IMAGEKIT_STATE_DIR"
 
 
@@ -82,6 +86,7 @@ class Settings:
     plan: str = "free"
     concurrency: int = DEFAULT_CONCURRENCY
     folder: str = "/"
+    auth_headers: tuple[Secret, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def source_of(self, key: str) -> str:
@@ -179,6 +184,45 @@ def check_key_shapes(private_key: str | None, public_key: str | None) -> None:
         )
 
 
+def check_url(value: str, source: str, *, allow_query: bool = False) -> str:
+    """``value`` without surrounding spaces, if it is a URL credentials may be sent to:
+    https, or http on a loopback host. Anything else is a UsageError (exit 2)."""
+    url = value.strip()
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises ValueError for a bad port
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
+        raise UsageError(
+            f"{source} is not a valid https:// URL.",
+            hint="Give a full URL such as https://upload.example.com.",
+        )
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        raise UsageError(
+            f"{source} uses http://, which would send credentials in clear; https is required.",
+            hint="Use https:// (plain http is allowed only for 127.0.0.1, ::1 and localhost).",
+        )
+    if (parts.query or parts.fragment) and not allow_query:
+        raise UsageError(f"{source} must not hold a query or fragment (?... or #...).")
+    return url
+
+
+def public_url(url: str) -> str:
+    """``url`` without userinfo, query or fragment: safe to show in a message."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _auth_header_lines(flags: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """``--auth-header`` values, or else the lines of ``$IMAGEKIT_AUTH_HEADER``."""
+    if flags.get("auth_header"):
+        return "--auth-header", [str(v) for v in flags["auth_header"]]
+    lines = [line for line in env.get(EnvVars.AUTH_HEADER, "").splitlines() if line.strip()]
+    return EnvVars.AUTH_HEADER, lines
+
+
 def resolve(
     flags: Mapping[str, Any],
     env: Mapping[str, str],
@@ -211,13 +255,22 @@ def resolve(
             values[key], sources[key] = flags[key], f"--{key.replace('_', '-')}"
             continue
         for name in env_names.get(key, ()):
-            if env.get(name):
-                values[key], sources[key] = env[name], name
+            if env.get(name, "").strip():
+                values[key], sources[key] = env[name].strip(), name
                 break
         else:
             if key in profile:
-                values[key] = profile[key]
+                value = profile[key]
+                values[key] = value.strip() if isinstance(value, str) else value
                 sources[key] = f"profile '{profile_name}' in {config_path}"
+    for key in URL_KEYS:
+        if values.get(key):
+            source = sources[key]
+            named = source if source.startswith("--") else f"{key} (from {source})"
+            values[key] = check_url(str(values[key]), named, allow_query=key != "base_url")
+    header_source, header_lines = _auth_header_lines(flags, env)
+    if header_lines:
+        sources["auth_header"] = header_source
     check_key_shapes(values.get("private_key"), values.get("public_key"))
     concurrency = values.get("concurrency", DEFAULT_CONCURRENCY)
     if not isinstance(concurrency, int) or concurrency < 1:
@@ -232,6 +285,7 @@ def resolve(
         url_endpoint=values.get("url_endpoint") or None,
         base_url=(values.get("base_url") or "").rstrip("/") or None,
         auth_endpoint=values.get("auth_endpoint") or None,
+        auth_headers=tuple(Secret(line) for line in header_lines),
         plan=str(values.get("plan", "free")),
         concurrency=concurrency,
         folder=str(values.get("folder", "/")),

@@ -21,16 +21,16 @@ SOURCES = ("flag", "env", "profile", "default")
 def test_precedence_matrix(tmp_path: Path, present: tuple[bool, bool, bool]) -> None:
     flag_on, env_on, profile_on = present
     config = tmp_path / "config.toml"
-    profile = {"base_url": "http://profile.invalid", "plan": "lite", "concurrency": 3,
+    profile = {"base_url": "https://profile.invalid", "plan": "lite", "concurrency": 3,
                "folder": "/p"} if profile_on else {}  # fmt: skip
     write_config(config, {"default": profile})
-    flags = {"base_url": "http://flag.invalid", "plan": "pro", "concurrency": 5,
+    flags = {"base_url": "https://flag.invalid", "plan": "pro", "concurrency": 5,
              "folder": "/f"} if flag_on else {}  # fmt: skip
-    env = {"IMAGEKIT_BASE_URL": "http://env.invalid"} if env_on else {}
+    env = {"IMAGEKIT_BASE_URL": "https://env.invalid"} if env_on else {}
     settings = resolve(flags, env, config)
     expected_base = (
-        "http://flag.invalid" if flag_on else "http://env.invalid" if env_on
-        else "http://profile.invalid" if profile_on else None
+        "https://flag.invalid" if flag_on else "https://env.invalid" if env_on
+        else "https://profile.invalid" if profile_on else None
     )  # fmt: skip
     assert settings.base_url == expected_base
     assert settings.plan == ("pro" if flag_on else "lite" if profile_on else "free")
@@ -39,8 +39,8 @@ def test_precedence_matrix(tmp_path: Path, present: tuple[bool, bool, bool]) -> 
 
 
 def test_sdk_base_url_name_is_read(tmp_path: Path) -> None:
-    settings = resolve({}, {"IMAGE_KIT_BASE_URL": "http://sdk.invalid/"}, tmp_path / "none")
-    assert settings.base_url == "http://sdk.invalid"
+    settings = resolve({}, {"IMAGE_KIT_BASE_URL": "https://sdk.invalid/"}, tmp_path / "none")
+    assert settings.base_url == "https://sdk.invalid"
     assert settings.source_of("base_url") == "IMAGE_KIT_BASE_URL"
 
 

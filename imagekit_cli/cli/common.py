@@ -76,4 +76,5 @@ def open_client(
         concurrency=engine.concurrency,
         timeout=engine.timeout,
         trace=app.tracer(),
+        redactor=app.redactor,
     )

@@ -18,6 +18,7 @@ from imagekit_cli.config import (
 )
 from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import PLAN_LIMITS
+from imagekit_cli.text import printable
 
 SECRET_KEYS = ("private_key",)
 
@@ -128,7 +129,7 @@ def set_value(app: AppContext, /, key: str, value: str) -> None:
 @config_group.command()
 @click.pass_obj
 def show(app: AppContext, /) -> None:
-    """Show the settings in effect and where each comes from (the private key as ***).
+    """Show the settings in effect and where each comes from (secrets as ***).
 
     \b
     Example:
@@ -144,7 +145,12 @@ def show(app: AppContext, /) -> None:
         if value is None:
             continue
         source = settings.source_of(key)
-        app.out.print(f"{key} = {value}  ({source})", markup=False)
+        shown = printable(app.redact(str(value)))
+        app.out.print(f"{key} = {shown}  ({printable(source)})", markup=False)
+    for line in settings.auth_headers:
+        name = line.reveal().partition(":")[0].strip()
+        shown = printable(f"{name}: ***")
+        app.out.print(f"auth_header = {shown}  ({settings.source_of('auth_header')})", markup=False)
 
 
 @config_group.command()

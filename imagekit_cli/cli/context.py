@@ -43,8 +43,13 @@ class AppContext:
         """Resolve Settings from the given flags, the environment and the profile."""
         given = {k: v for k, v in {**self.flags, **flags}.items() if v is not None}
         settings = resolve(given, self.env, self.config_path)
-        self._redactor = Redactor([settings.private_key])
+        self._redactor = Redactor.for_settings(settings)
         return settings
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor that knows every secret of the resolved settings."""
+        return self._redactor
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret removed."""

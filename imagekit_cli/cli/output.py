@@ -50,9 +50,21 @@ def prepare_outputs(app: AppContext, output: str, report_path: str | None) -> Ru
     )
 
 
+def _redact_report(app: AppContext, report: RunReport) -> None:
+    """Secrets out of the report header and failure messages, whatever their source."""
+    report.target = {
+        k: app.redact(v) if isinstance(v, str) else v for k, v in report.target.items()
+    }
+    for failure in report.failures:
+        failure.reason = app.redact(failure.reason) if failure.reason else failure.reason
+        if failure.error and isinstance(failure.error.get("message"), str):
+            failure.error["message"] = app.redact(failure.error["message"])
+
+
 def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
     """Write the report file, results on stdout, the summary and CI annotations."""
     report.finish()
+    _redact_report(app, report)
     if outputs.journal is not None:
         outputs.journal.close()
     elif outputs.report_path:

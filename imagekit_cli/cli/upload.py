@@ -150,6 +150,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         plan=opts["plan"],
         concurrency=opts["concurrency"],
         folder=opts["folder"],
+        auth_header=opts["auth_header"] or None,
     )
     check_sources(sources, opts["name"])
     options = upload_options(opts)
@@ -157,7 +158,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
     if opts["report_path"]:
         check_report_path(Path(opts["report_path"]))
     resume = load_resume(Path(opts["resume_path"])) if opts["resume_path"] else None
-    auth_headers = parse_auth_headers(opts["auth_header"])
+    auth_headers = parse_auth_headers(settings.auth_headers)
     engine = engine_settings(settings, opts)
     report = RunReport(
         "upload",
