@@ -22,6 +22,13 @@ from typing import Any
 import httpx
 
 from imagekit_cli import __version__
+from imagekit_cli.answers import (
+    API_ANSWER_LIMIT,
+    SIGNING_ANSWER_LIMIT,
+    PageGuard,
+    certificate_error,
+    read_bounded,
+)
 from imagekit_cli.auth import Credentials, Redactor, basic_auth_header
 from imagekit_cli.config import Secret, public_url
 from imagekit_cli.errors import (
@@ -42,6 +49,7 @@ API_HOST = "https://api.imagekit.io"
 LIST_PAGE_SIZE = 1000
 BULK_DELETE_MAX = 100
 CHUNK_SIZE = 256 * 1024
+_DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 ProgressCallback = Callable[[int], None]
 TraceCallback = Callable[[str], None]
@@ -170,8 +178,7 @@ def parse_rate_limit(headers: httpx.Headers) -> RateLimitInfo:
 
 
 def error_from_response(response: httpx.Response, redact: Callable[[str], str] = str) -> APIError:
-    """Turn a non-2xx response into the matching typed APIError; the server's message
-    goes through ``redact``, since a server may echo a key back."""
+    """The typed APIError of a non-2xx response; its message redacted (servers echo keys)."""
     message = ""
     try:
         body = response.json()
@@ -219,6 +226,7 @@ class ImageKitClient:
         self._transport = transport
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._ssl_context = httpx.create_ssl_context()  # verification always on; built once
+        self._pages = PageGuard()
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         if trace is not None:
             self._hooks = {"request": [self._trace_request], "response": [self._trace_response]}
@@ -280,19 +288,27 @@ class ImageKitClient:
             )
         return {"Authorization": basic_auth_header(self._private_key)}
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    async def _send(self, request: httpx.Request, limit: int = API_ANSWER_LIMIT) -> httpx.Response:
         lane = await self._acquire()
         try:
-            response = await lane.send(request)
+            streamed = await lane.send(request, stream=True)
+            try:
+                body = await read_bounded(streamed, limit)
+            finally:
+                await streamed.aclose()
+            kept = [(k, v) for k, v in streamed.headers.items() if k not in _DROPPED_HEADERS]
+            response = httpx.Response(streamed.status_code, headers=kept, content=body,
+                                      request=request)  # fmt: skip
         except httpx.TimeoutException as exc:
             raise TimeoutError_(f"timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
+            if (final := certificate_error(exc, request.url.host)) is not None:
+                raise final from None
             detail = self._redact(str(exc)) or type(exc).__name__
             raise TransportError(f"connection failed: {detail}") from None
         finally:
             self._free.put_nowait(lane)
         if response.status_code >= 400:
-            await response.aread()
             raise error_from_response(response, self._redact)
         if response.is_redirect:
             target = response.headers.get("location", "?")
@@ -369,6 +385,7 @@ class ImageKitClient:
         data = self._json(await self._send(request))
         if not isinstance(data, list):
             raise ServerError("the list API did not return an array", status=200)
+        self._pages.check(str(request.url.copy_remove_param("skip")), skip, data, path)
         return data
 
     async def get_details(self, file_id: str) -> dict[str, Any]:
@@ -411,7 +428,7 @@ class ImageKitClient:
     async def _signing_call(self, request: httpx.Request) -> Any:
         where = public_url(str(request.url))
         try:
-            response = await self._send(request)
+            response = await self._send(request, SIGNING_ANSWER_LIMIT)
             return response.json()
         except APIError as exc:
             raise SigningError(

@@ -10,6 +10,7 @@ into one ``Error: ...`` line on stderr and an exit code.
     ├── ConfigError                  exit 3: missing or invalid configuration
     │   └── CredentialsError         exit 3: a key missing, misplaced or badly protected
     ├── SigningError                 exit 3: the --auth-endpoint did not give usable material
+    │   └── CertificateError         exit 3: a server's TLS certificate failed verification
     ├── LocalFileError               one file could not be read, or changed under us
     ├── TransportError               no HTTP answer: connection refused/reset, timeout
     │   └── TimeoutError_            the request timed out
@@ -75,6 +76,11 @@ class SigningError(ImageKitCLIError):
     """The signing backend (--auth-endpoint) failed or answered with something unusable."""
 
     exit_code = ExitCode.AUTH
+
+
+class CertificateError(SigningError):
+    """A server's TLS certificate could not be verified. Not transient, so never retried;
+    like a refused signature it stops the run, since no credential may be sent there."""
 
 
 class LocalFileError(ImageKitCLIError):
