@@ -15,12 +15,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,7 +30,9 @@ from imagekit_cli.errors import SigningError, UsageError
 
 AUTH_MODES = ("private-key", "signature", "jwt")
 SIGNATURE_LIFETIME_S = 1800
-JWT_LIFETIME_S = 1800
+JWT_LIFETIME_S = 3600  # the longest ImageKit accepts; each JWT gets a distinct, shorter one
+JWT_LIFETIME_SPREAD_S = 3000  # how many distinct lifetimes before one repeats
+FRESH_TOKEN_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,14 @@ def v1_signature(private_key: Secret, token: str, expire: int) -> str:
     """Lowercase hex HMAC-SHA1 of ``token + str(expire)`` keyed by the private key."""
     message = f"{token}{expire}".encode()
     return hmac.new(private_key.reveal().encode(), message, hashlib.sha1).hexdigest()
+
+
+def jwt_lifetimes() -> Iterator[int]:
+    """3600, 3599, ... 601, 3600, ...: JWT lifetimes that differ from one request to the
+    next, so two JWTs for the same fields signed within one second still differ (their
+    ``exp``), and ImageKit never sees a token twice."""
+    for step in itertools.count():
+        yield JWT_LIFETIME_S - step % JWT_LIFETIME_SPREAD_S
 
 
 def _b64url(data: bytes) -> str:
@@ -159,12 +170,14 @@ class JwtSigner:
         self._private_key = private_key
         self._endpoint = endpoint
         self._clock = clock
+        self._lifetimes = jwt_lifetimes()
 
     async def sign(self, fields: Mapping[str, str]) -> Credentials:
-        """A single-use JWT bound to ``fields``."""
+        """A single-use JWT bound to ``fields``, different from every earlier one."""
         if self._private_key is not None:
             iat = int(self._clock())
-            payload: dict[str, Any] = {**fields, "iat": iat, "exp": iat + JWT_LIFETIME_S}
+            exp = iat + next(self._lifetimes)
+            payload: dict[str, Any] = {**fields, "iat": iat, "exp": exp}
             token = make_jwt(self._private_key, self._public_key, payload)
         else:
             assert self._endpoint is not None
@@ -173,42 +186,88 @@ class JwtSigner:
 
 
 class AuthEndpoint:
-    """A signing backend: v1 ``GET`` → ``{token, expire, signature}``; v2 ``POST`` → ``{token}``."""
+    """A signing backend written from ImageKit's "Backend token generation" docs.
+
+    - v1: ``GET`` → ``{token, expire, signature}``; sent with ``Cache-Control: no-store``
+      and a fresh query parameter, so no cache in between hands out a used token;
+    - v2: ``POST`` JSON ``{uploadPayload, expire, publicKey}`` → ``{token}``; ``expire``
+      (seconds) differs per request, so two JWTs for the same fields never coincide.
+
+    A token the backend already gave in this run is asked for again, then refused.
+    """
 
     def __init__(
-        self, url: str, transport: SigningTransport, headers: Mapping[str, str] | None = None
+        self,
+        url: str,
+        transport: SigningTransport,
+        headers: Mapping[str, str] | None = None,
+        public_key: str = "",
     ) -> None:
         self.url = url
         self.shown_url = public_url(url)
         self._transport = transport
         self._headers = dict(headers or {})
+        self._public_key = public_key
+        self._lifetimes = jwt_lifetimes()
+        self._seen: set[str] = set()
+
+    def _fresh_url(self) -> str:
+        parts = urllib.parse.urlsplit(self.url)
+        query = [*urllib.parse.parse_qsl(parts.query), ("nonce", uuid.uuid4().hex)]
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+    def _unused(self, token: str) -> bool:
+        if token in self._seen:
+            return False
+        self._seen.add(token)
+        return True
 
     async def v1_material(self) -> tuple[str, int, str]:
-        """Token, expire and signature for one v1 attempt."""
-        body = await self._transport.get_json(self.url, self._headers)
-        try:
-            token, expire, signature = body["token"], int(body["expire"]), body["signature"]
-        except (TypeError, KeyError, ValueError):
-            raise SigningError(
-                f"The auth endpoint {self.shown_url} did not return {{token, expire, signature}}.",
-                hint="Check --auth-endpoint; it must answer GET with that JSON object.",
-            ) from None
-        if not isinstance(token, str) or not isinstance(signature, str):
-            raise SigningError(
-                f"The auth endpoint {self.shown_url} returned non-string token fields."
-            )
-        return token, expire, signature
+        """Token, expire and signature for one v1 attempt, never seen before in this run."""
+        headers = {**self._headers, "Cache-Control": "no-store"}
+        for _ in range(FRESH_TOKEN_TRIES):
+            body = await self._transport.get_json(self._fresh_url(), headers)
+            try:
+                token, expire, signature = body["token"], int(body["expire"]), body["signature"]
+            except (TypeError, KeyError, ValueError):
+                raise SigningError(
+                    f"The auth endpoint {self.shown_url} did not return "
+                    "{token, expire, signature}.",
+                    hint="Check --auth-endpoint; it must answer GET with that JSON object.",
+                ) from None
+            if not isinstance(token, str) or not isinstance(signature, str):
+                raise SigningError(
+                    f"The auth endpoint {self.shown_url} returned non-string token fields."
+                )
+            if self._unused(token):
+                return token, expire, signature
+        raise self._reused()
 
     async def jwt(self, fields: Mapping[str, str]) -> str:
-        """A JWT for the given upload fields."""
-        body = await self._transport.post_json(self.url, dict(fields), self._headers)
-        token = body.get("token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or token.count(".") != 2:
-            raise SigningError(
-                f'The auth endpoint {self.shown_url} did not return {{"token": "<jwt>"}}.',
-                hint="Check --auth-endpoint; it must answer POST with that JSON object.",
-            )
-        return token
+        """A JWT for the given upload fields, never seen before in this run."""
+        for _ in range(FRESH_TOKEN_TRIES):
+            request = {
+                "uploadPayload": dict(fields),
+                "expire": next(self._lifetimes),
+                "publicKey": self._public_key,
+            }
+            body = await self._transport.post_json(self.url, request, self._headers)
+            token = body.get("token") if isinstance(body, dict) else None
+            if not isinstance(token, str) or token.count(".") != 2:
+                raise SigningError(
+                    f'The auth endpoint {self.shown_url} did not return {{"token": "<jwt>"}}.',
+                    hint="Check --auth-endpoint; it must answer POST with that JSON object.",
+                )
+            if self._unused(token):
+                return token
+        raise self._reused()
+
+    def _reused(self) -> SigningError:
+        return SigningError(
+            f"The auth endpoint {self.shown_url} answered {FRESH_TOKEN_TRIES} times with a "
+            "token it had already given; ImageKit refuses a token used before.",
+            hint="Make the backend sign each request afresh and not cache its answers.",
+        )
 
 
 def build_signer(
@@ -217,12 +276,12 @@ def build_signer(
     """The signer for ``--auth MODE`` from the resolved settings."""
     if mode == "private-key":
         return BasicAuthSigner(settings.require_private_key())
-    endpoint = None
-    if settings.private_key is None and settings.auth_endpoint:
-        endpoint = AuthEndpoint(settings.auth_endpoint, transport, auth_headers)
-    elif settings.private_key is None:
+    if settings.private_key is None and not settings.auth_endpoint:
         settings.require_private_key()
     public_key = settings.require_public_key()
+    endpoint = None
+    if settings.private_key is None and settings.auth_endpoint:
+        endpoint = AuthEndpoint(settings.auth_endpoint, transport, auth_headers, public_key)
     if mode == "signature":
         return SignatureSigner(public_key, settings.private_key, endpoint)
     if mode == "jwt":

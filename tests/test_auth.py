@@ -59,7 +59,7 @@ def test_jwt_signer_payload_is_exactly_the_fields() -> None:
     creds = asyncio.run(signer.sign({"fileName": "a.jpg", "tags": "a,b"}))
     payload_b64 = creds.fields["token"].split(".")[1]
     payload = json.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4)))
-    assert payload == {"fileName": "a.jpg", "tags": "a,b", "iat": 100, "exp": 1900}
+    assert payload == {"fileName": "a.jpg", "tags": "a,b", "iat": 100, "exp": 3700}
 
 
 def test_signers_need_material() -> None:

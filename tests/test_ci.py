@@ -43,10 +43,10 @@ def signing_app(calls: list[str]) -> web.Application:
     async def v2(request: web.Request) -> web.Response:
         authorised(request)
         calls.append("v2")
-        fields = await request.json()
-        header = {"alg": "HS256", "typ": "JWT", "kid": PUBLIC_KEY}
+        body = await request.json()  # ImageKit's documented {uploadPayload, expire, publicKey}
+        header = {"alg": "HS256", "typ": "JWT", "kid": body["publicKey"]}
         now = int(time.time())
-        payload = {**fields, "iat": now, "exp": now + 600}
+        payload = {**body["uploadPayload"], "iat": now, "exp": now + int(body["expire"])}
         signing_input = (_b64url(json.dumps(header).encode()) + "."
                          + _b64url(json.dumps(payload).encode()))  # fmt: skip
         sig = hmac.new(PRIVATE_KEY.encode(), signing_input.encode(), hashlib.sha256).digest()
