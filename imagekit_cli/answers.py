@@ -44,8 +44,9 @@ async def read_bounded(answer: Answer, limit: int = API_ANSWER_LIMIT) -> bytes:
         if len(body) > limit:
             if failed:
                 return bytes(body[:limit])
+            shown = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
             raise ServerError(
-                f"the answer is larger than {limit // 1024} KiB; not read further",
+                f"the answer is larger than {shown}; not read further",
                 status=answer.status_code,
                 request_id=answer.headers.get("x-ik-requestid"),
             )

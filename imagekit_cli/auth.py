@@ -382,7 +382,7 @@ class Redactor:
             name, _, value = line.reveal().partition(":")
             value = value.strip()
             names.append(name.strip())
-            texts += [value, value.split(None, 1)[-1]] if value else []
+            texts += [value.split(None, 1)[-1]] if value else []  # without a scheme word
         texts += _url_secrets(settings.base_url) + _url_secrets(settings.auth_endpoint)
         return cls([settings.private_key], texts=texts, header_names=names)
 
