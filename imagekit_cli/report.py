@@ -352,10 +352,7 @@ def to_csv(files: Iterable[FileResult]) -> str:
 
 
 def to_junit(report: RunReport) -> str:
-    """JUnit XML: a testcase per file; failed files fail, skipped files are skipped.
-
-    Names and messages go through ``printable``, so the XML stays well-formed whatever
-    characters a file name holds."""
+    """JUnit XML, a testcase per file; ``printable`` keeps it well-formed with any name."""
     summary = report.summary()
     suite = ElementTree.Element(
         "testsuite",
@@ -368,12 +365,9 @@ def to_junit(report: RunReport) -> str:
         timestamp=utc_stamp(report.started),
     )
     for f in report.files:
+        name, duration = printable(f.path), f"{f.duration_s:.3f}"
         case = ElementTree.SubElement(
-            suite,
-            "testcase",
-            classname=report.command,
-            name=printable(f.path),
-            time=f"{f.duration_s:.3f}",
+            suite, "testcase", classname=report.command, name=name, time=duration
         )
         if f.status == Status.FAILED:
             message = printable(str((f.error or {}).get("message") or f.reason or "failed"))

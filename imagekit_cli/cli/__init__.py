@@ -36,7 +36,7 @@ class ImageKitGroup(click.Group):
             app = ctx.obj
             if isinstance(app, AppContext):
                 if app.debug:
-                    app.err.print(app.redact(traceback.format_exc()), markup=False)
+                    app.show_trace(traceback.format_exc())
                 render_error(app.err, app.redact(str(exc)))
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt:
@@ -48,7 +48,7 @@ class ImageKitGroup(click.Group):
             if not isinstance(app, AppContext):
                 raise
             if app.debug:
-                app.err.print(app.redact(traceback.format_exc()), markup=False)
+                app.show_trace(traceback.format_exc())
                 hint = ""
             else:
                 hint = " Run with --debug for a traceback."

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from imagekit_cli.auth import Redactor
 from imagekit_cli.config import EnvVars, Settings, default_config_path, resolve
+from imagekit_cli.text import printable
 
 
 @dataclass
@@ -55,8 +56,13 @@ class AppContext:
         """``text`` with every known secret removed."""
         return self._redactor(text)
 
+    def show_trace(self, text: str, prefix: str = "") -> None:
+        """Print debug text (a traceback, a trace line) redacted and escaped, line by line."""
+        for line in self.redact(text).splitlines():
+            self.err.print(printable(prefix + line), markup=False, highlight=False)
+
     def tracer(self) -> Callable[[str], None] | None:
         """With --debug, a callback that prints redacted HTTP trace lines to stderr."""
         if not self.debug:
             return None
-        return lambda line: self.err.print(f"debug: {self.redact(line)}", markup=False)
+        return lambda line: self.show_trace(line, "debug: ")

@@ -18,6 +18,7 @@ from imagekit_cli.cli.options import output_format_option, verbosity_options
 from imagekit_cli.limits import format_size
 from imagekit_cli.remote import RemoteFile, folder_path, list_tree
 from imagekit_cli.report import SCHEMA_VERSION
+from imagekit_cli.text import printable
 
 COLUMNS = ("path", "name", "size", "updated_at", "url", "file_id")
 
@@ -82,10 +83,13 @@ def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> 
             table.add_column(column, overflow="fold")
         if not recursive:
             for folder in sorted(folders):
-                table.add_row(folder[len(root) :], "-", "", "")
+                table.add_row(printable(folder[len(root) :]), "-", "", "")
         for f in files:
             name = f.path[len(root) :] if recursive else f.name
-            table.add_row(name, format_size(f.size), f.updated_at or "", f.url or "")
+            table.add_row(
+                printable(name), format_size(f.size), printable(f.updated_at or ""),
+                printable(f.url or ""),
+            )  # fmt: skip
         app.out.print(table)
     if output == "table":
         app.err.print(

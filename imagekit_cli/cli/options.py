@@ -174,7 +174,8 @@ auth_options = _apply(
             "--auth-header",
             multiple=True,
             metavar="'NAME: VALUE'",
-            help="Header sent to --auth-endpoint. Repeatable.",
+            help="Header sent to --auth-endpoint (redacted everywhere). Repeatable. Env, to "
+            "keep it out of process lists: IMAGEKIT_AUTH_HEADER, one header per line.",
         ),
     ]
 )
