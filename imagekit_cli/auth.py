@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from imagekit_cli.config import Secret, Settings, public_url
+from imagekit_cli.config import Secret, Settings, public_url, split_auth_header
 from imagekit_cli.errors import SigningError, UsageError
 
 AUTH_MODES = ("private-key", "signature", "jwt")
@@ -312,18 +312,6 @@ def _header_pattern(names: Iterable[str]) -> re.Pattern[str]:
         rf"(?i)\b((?:{alternatives})['\"]?\s*[:=]\s*['\"]?)"
         r"((?:basic|bearer|token|digest|apikey|key|hmac[\w-]*)\s+)?[^\s'\",]+"
     )
-
-
-def split_auth_header(line: str) -> tuple[str, str]:
-    """``'Name: value'`` → ``(name, value)``; a UsageError that never echoes the value."""
-    name, sep, content = line.partition(":")
-    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
-        raise UsageError(
-            "An --auth-header (or a line of $IMAGEKIT_AUTH_HEADER) does not look like "
-            "'Name: value'.",
-            hint="Write the header name, a colon, then the value.",
-        )
-    return name.strip(), content.strip()
 
 
 def parse_auth_headers(values: Iterable[str | Secret]) -> dict[str, str]:

@@ -215,12 +215,28 @@ def public_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def split_auth_header(line: str) -> tuple[str, str]:
+    """``'Name: value'`` → ``(name, value)``; a UsageError that never echoes the value."""
+    name, sep, content = line.partition(":")
+    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
+        raise UsageError(
+            "An --auth-header (or a line of $IMAGEKIT_AUTH_HEADER) does not look like "
+            "'Name: value'.",
+            hint="Write the header name, a colon, then the value.",
+        )
+    return name.strip(), content.strip()
+
+
 def _auth_header_lines(flags: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, list[str]]:
-    """``--auth-header`` values, or else the lines of ``$IMAGEKIT_AUTH_HEADER``."""
+    """``--auth-header`` values, or else the lines of ``$IMAGEKIT_AUTH_HEADER``; checked."""
     if flags.get("auth_header"):
-        return "--auth-header", [str(v) for v in flags["auth_header"]]
-    lines = [line for line in env.get(EnvVars.AUTH_HEADER, "").splitlines() if line.strip()]
-    return EnvVars.AUTH_HEADER, lines
+        source, lines = "--auth-header", [str(v) for v in flags["auth_header"]]
+    else:
+        text = env.get(EnvVars.AUTH_HEADER, "")
+        source, lines = EnvVars.AUTH_HEADER, [line for line in text.splitlines() if line.strip()]
+    for line in lines:
+        split_auth_header(line)
+    return source, lines
 
 
 def resolve(

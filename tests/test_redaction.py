@@ -126,3 +126,11 @@ def test_redactor_knows_every_kind_of_secret() -> None:
     assert redact("uploaded photos/private_party.jpg (42 files)") == (
         "uploaded photos/private_party.jpg (42 files)"
     )
+
+
+def test_a_malformed_env_auth_header_is_not_echoed_even_by_config_show(cli: CliRecorder) -> None:
+    env = {"IMAGEKIT_AUTH_HEADER": "X-Ok: fine-value-1\njustthesecretvalue\n"}
+    result = cli("config", "show", env=env)
+    assert result.exit_code == 2
+    assert "justthesecretvalue" not in result.stdout + result.stderr
+    assert "IMAGEKIT_AUTH_HEADER" in result.stderr

@@ -14,6 +14,7 @@ from imagekit_cli.config import (
     EnvVars,
     check_key_shapes,
     read_config,
+    split_auth_header,
     write_config,
 )
 from imagekit_cli.errors import UsageError
@@ -136,8 +137,8 @@ def show(app: AppContext, /) -> None:
       imagekit --profile staging config show
     """
     settings = app.settings()
-    app.out.print(f"profile = {settings.profile}", markup=False)
-    app.out.print(f"config = {app.config_path}", markup=False)
+    app.out.print(printable(f"profile = {settings.profile}"), markup=False)
+    app.out.print(printable(f"config = {app.config_path}"), markup=False)
     for key in PROFILE_KEYS:
         value = getattr(settings, key)
         if key in SECRET_KEYS:
@@ -148,8 +149,7 @@ def show(app: AppContext, /) -> None:
         shown = printable(app.redact(str(value)))
         app.out.print(f"{key} = {shown}  ({printable(source)})", markup=False)
     for line in settings.auth_headers:
-        name = line.reveal().partition(":")[0].strip()
-        shown = printable(f"{name}: ***")
+        shown = printable(f"{split_auth_header(line.reveal())[0]}: ***")
         app.out.print(f"auth_header = {shown}  ({settings.source_of('auth_header')})", markup=False)
 
 
