@@ -239,24 +239,11 @@ def _auth_header_lines(flags: Mapping[str, Any], env: Mapping[str, str]) -> tupl
     return source, lines
 
 
-def resolve(
-    flags: Mapping[str, Any],
-    env: Mapping[str, str],
-    config_path: Path,
-) -> Settings:
-    """Build Settings with precedence flag > environment > profile > default.
-
-    ``flags`` holds only options the user actually gave (None values are ignored).
-    """
-    profile_name = flags.get("profile") or env.get(EnvVars.PROFILE) or DEFAULT_PROFILE
-    profiles = read_config(config_path)
-    explicit_profile = bool(flags.get("profile") or env.get(EnvVars.PROFILE))
-    if explicit_profile and profile_name not in profiles and profile_name != DEFAULT_PROFILE:
-        raise ConfigError(
-            f"Profile '{profile_name}' is not in {config_path}.",
-            hint=f"Create it with 'imagekit --profile {profile_name} config init'.",
-        )
-    profile = profiles.get(profile_name, {})
+def _layered(
+    flags: Mapping[str, Any], env: Mapping[str, str], profile: Mapping[str, Any], where: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each profile key's value (flag > environment > profile, strings stripped, URLs
+    checked) and where it came from."""
     env_names = {
         "private_key": (EnvVars.PRIVATE_KEY,),
         "public_key": (EnvVars.PUBLIC_KEY,),
@@ -278,12 +265,34 @@ def resolve(
             if key in profile:
                 value = profile[key]
                 values[key] = value.strip() if isinstance(value, str) else value
-                sources[key] = f"profile '{profile_name}' in {config_path}"
+                sources[key] = where
     for key in URL_KEYS:
         if values.get(key):
             source = sources[key]
             named = source if source.startswith("--") else f"{key} (from {source})"
             values[key] = check_url(str(values[key]), named, allow_query=key != "base_url")
+    return values, sources
+
+
+def resolve(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    config_path: Path,
+) -> Settings:
+    """Build Settings with precedence flag > environment > profile > default.
+
+    ``flags`` holds only options the user actually gave (None values are ignored).
+    """
+    profile_name = flags.get("profile") or env.get(EnvVars.PROFILE) or DEFAULT_PROFILE
+    profiles = read_config(config_path)
+    explicit_profile = bool(flags.get("profile") or env.get(EnvVars.PROFILE))
+    if explicit_profile and profile_name not in profiles and profile_name != DEFAULT_PROFILE:
+        raise ConfigError(
+            f"Profile '{profile_name}' is not in {config_path}.",
+            hint=f"Create it with 'imagekit --profile {profile_name} config init'.",
+        )
+    profile = profiles.get(profile_name, {})
+    values, sources = _layered(flags, env, profile, f"profile '{profile_name}' in {config_path}")
     header_source, header_lines = _auth_header_lines(flags, env)
     if header_lines:
         sources["auth_header"] = header_source

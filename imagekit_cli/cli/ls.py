@@ -87,9 +87,8 @@ def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> 
         for f in files:
             name = f.path[len(root) :] if recursive else f.name
             table.add_row(
-                printable(name), format_size(f.size), printable(f.updated_at or ""),
-                printable(f.url or ""),
-            )  # fmt: skip
+                *map(printable, (name, format_size(f.size), f.updated_at or "", f.url or ""))
+            )
         app.out.print(table)
     if output == "table":
         app.err.print(
