@@ -109,3 +109,23 @@ def test_injected_workflow_command_in_a_file_name_stays_inert(
     assert headings == ["### imagekit upload"]
     suite = ElementTree.parse(tmp_path / "run.xml").getroot()
     assert len(list(suite.iter("testcase"))) == 2
+
+
+def test_live_display_shows_hostile_names_escaped() -> None:
+    from imagekit_cli.ui import RichReporter
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=200)
+    name = "evil\x1b]0;owned\x07\x1b[2J\n::warning::x.jpg"
+    with RichReporter(console, verbose=1) as reporter:
+        reporter.planned(1, 10)
+        reporter.started(1, name, 10)
+        reporter.retrying(1, name, 1, "500 \x1b[31mred", 0.0)
+        reporter.finished(FileResult(name, "/x.jpg", Status.FAILED, "bad\x1b[5m"))
+    text = buffer.getvalue()
+    assert "\x1b]0;owned" not in text
+    assert "\x07" not in text
+    assert "\x1b[2J" not in text
+    assert "\x1b[5m" not in text
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # rich's own styling
+    assert "failed evil\\x1b]0;owned\\x07\\x1b[2J\\n::warning::x.jpg: bad\\x1b[5m" in plain
