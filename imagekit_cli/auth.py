@@ -209,7 +209,7 @@ class AuthEndpoint:
         self._headers = dict(headers or {})
         self._public_key = public_key
         self._lifetimes = jwt_lifetimes()
-        self._seen: set[str] = set()
+        self._seen: set[bytes] = set()  # digests of the tokens given so far
 
     def _fresh_url(self) -> str:
         parts = urllib.parse.urlsplit(self.url)
@@ -217,9 +217,10 @@ class AuthEndpoint:
         return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
     def _unused(self, token: str) -> bool:
-        if token in self._seen:
+        digest = hashlib.sha256(token.encode()).digest()
+        if digest in self._seen:
             return False
-        self._seen.add(token)
+        self._seen.add(digest)
         return True
 
     async def v1_material(self) -> tuple[str, int, str]:
