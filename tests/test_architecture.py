@@ -22,6 +22,8 @@ ALLOWED = {
     "engine": {"errors", "client", "retry", "report", "auth"},
     "report": {"errors", "files"},
     "ui": {"report", "errors", "limits"},
+    "url_map": {"errors", "files", "planning", "report"},
+    "manifest": {"errors", "planning", "runner"},
     "runner": {
         "errors",
         "auth",
