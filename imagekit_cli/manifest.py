@@ -36,6 +36,7 @@ COLUMNS = ("path", "folder", "name", "tags", "custom_metadata", "description", "
 SUFFIXES = (".csv", ".jsonl", ".ndjson")
 TRUE = frozenset({"true", "1", "yes"})
 FALSE = frozenset({"false", "0", "no"})
+PLAN_FIELDS = tuple(f.name for f in dataclasses.fields(PlanItem))
 
 
 class RowError(Exception):
@@ -64,6 +65,10 @@ def check_inputs(path: str | None, sources: Sequence[str], name: str | None) -> 
     """The manifest to read, or None after checking the command-line sources; refuses,
     before any upload, a manifest that cannot work as a whole."""
     if path is None:
+        if not sources:
+            raise UsageError(
+                "No PATH given.", hint="Name files, folders, '-' or URLs, or --manifest FILE."
+            )
         check_sources(sources, name)
         return None
     if sources:
@@ -108,8 +113,12 @@ def read_rows(manifest: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]
 
 def _utf8(values: dict[str, Any] | RowError) -> dict[str, Any] | RowError:
     """Bytes that are not UTF-8 (read as lone surrogates) make the row bad, not the run."""
-    if isinstance(values, dict) and not _encodable(json.dumps(values, ensure_ascii=False)):
-        return RowError("not valid UTF-8")
+    if isinstance(values, RowError):
+        return values
+    for value in values.values():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if not text.isascii() and not _encodable(text):
+            return RowError("not valid UTF-8")
     return values
 
 
@@ -212,7 +221,10 @@ def row_options(values: dict[str, Any], base: UploadOptions) -> UploadOptions:
         "private": _flag(values, "private"),
         "draft": _flag(values, "draft"),
     }
-    options = dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
+    changed = {k: v for k, v in changes.items() if v is not None}
+    if not changed:
+        return base  # already validated as the command line's
+    options = dataclasses.replace(base, **changed)
     try:
         options.validate()
     except UsageError as exc:
@@ -246,7 +258,7 @@ def _row_items(values: dict[str, Any], planner: Planner, base: UploadOptions) ->
 def _with_options(item: PlanItem, options: UploadOptions) -> PlanItem:
     if item.action != "upload":
         return item
-    values = {f.name: getattr(item, f.name) for f in dataclasses.fields(PlanItem)}
+    values = {name: getattr(item, name) for name in PLAN_FIELDS}
     return ManifestItem(**values, options=options)
 
 
