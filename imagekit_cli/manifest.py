@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from imagekit_cli.errors import UsageError
@@ -130,14 +130,14 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _open(manifest: Path) -> Any:
+def _open(manifest: Path) -> TextIO:
     try:
         return manifest.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
         raise UsageError(f"Cannot read --manifest {manifest}: {exc.strerror}.") from None
 
 
-def _csv_header(reader: Any, manifest: Path) -> list[str]:
+def _csv_header(reader: Iterator[list[str]], manifest: Path) -> list[str]:
     try:
         header = [c.strip() for c in next(reader, [])]
     except (csv.Error, UnicodeDecodeError) as exc:

@@ -203,13 +203,15 @@ def test_bad_manifest_rows_fail_alone_naming_their_row(
         '{"path": "ok2.jpg", "custom_metadata": "{not json"}\n'
         '{"path": "ok2.jpg", "private": "maybe"}\n'
         '{"path": "ok2.jpg", "folder": "/a/../b"}\n'
+        '{"tags": "no path"}\n'
+        '{"path": "."}\n'
         '{"path": "ok2.jpg"}\n'
     )  # fmt: skip
     result = cli("upload", "--manifest", "m.jsonl", "--report", "r.json", env=env)
     assert result.exit_code == 1
     assert fake.stored_paths() == {"/ok1.jpg", "/ok2.jpg"}
-    reasons = sorted(f["reason"] for f in _json(tmp_path / "r.json")["files"]
-                     if f["status"] == "failed")  # fmt: skip
+    # failed rows are recorded in row order, as the plan reaches them
+    reasons = [f["reason"] for f in _json(tmp_path / "r.json")["files"] if f["status"] == "failed"]
     assert reasons == [
         "m.jsonl row 2: file 'gone.jpg' does not exist",
         "m.jsonl row 3: not valid JSON: Expecting ',' delimiter at column 32",
@@ -219,6 +221,8 @@ def test_bad_manifest_rows_fail_alone_naming_their_row(
         "in double quotes at position 1.",
         "m.jsonl row 7: private must be true or false, not 'maybe'",
         "m.jsonl row 8: folder '/a/../b' contains '..'.",
+        "m.jsonl row 9: no path",
+        "m.jsonl row 10: '.' is a folder; list its files, or upload it without --manifest",
     ]
 
 
@@ -233,8 +237,8 @@ def test_bad_csv_rows_and_a_bad_header(
     result = cli("upload", "--manifest", "m.csv", "--report", "r.json", env=env)
     assert result.exit_code == 1
     assert fake.stored_paths() == {"/ok.jpg"}
-    reasons = sorted(f["reason"] for f in _json(tmp_path / "r.json")["files"]
-                     if f["status"] == "failed")  # fmt: skip
+    # failed rows are recorded in row order, as the plan reaches them
+    reasons = [f["reason"] for f in _json(tmp_path / "r.json")["files"] if f["status"] == "failed"]
     assert reasons == [
         "m.csv row 2: file 'missing.jpg' does not exist",
         "m.csv row 3: custom_metadata is not valid JSON: Expecting property name enclosed in "
