@@ -180,6 +180,15 @@ class Planner:
                 name = self.options.name or os.path.basename(source)
                 yield from self._keep(self._file_item(source, source, name, self.folder))
 
+    def plan_named(self, source: str, name: str, folder: str) -> Iterator[PlanItem]:
+        """One file or URL stored as ``name`` in ``folder`` (a manifest row), checked,
+        sharded by ``source`` and tested for collisions like every other item."""
+        if is_url(source):
+            remote = remote_folder(folder) + sanitise_name(name)
+            yield from self._keep(PlanItem(source, source, folder, name, remote, url=source))
+        else:
+            yield from self._keep(self._file_item(source, source, name, folder, source))
+
     def _keep(self, item: PlanItem) -> Iterator[PlanItem]:
         shard = self.options.shard
         if shard is not None and shard_of(item.rel_path, shard[1]) != shard[0] - 1:

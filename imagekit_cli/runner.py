@@ -309,8 +309,8 @@ def sync_work(
     """Decide each local file against the remote index and the sync state."""
     for item in items:
         rel = item.remote_path[len(root) :]
-        decision = decide(item, rel, index.get(item.remote_path), state.get(rel),
-                          checksum=checksum)  # fmt: skip
+        remote = index.get(item.remote_path)
+        decision = decide(item, rel, remote, state.get(rel), checksum=checksum)
         if decision.baseline is not None and record_baselines:
             state.put(decision.baseline)
         if decision.action == "upload":
@@ -318,7 +318,8 @@ def sync_work(
             yield UploadJob(item.path, item.remote_path, request, item.mtime, decision.reason)
         elif decision.action == "unchanged":
             yield FileResult(item.path, item.remote_path, Status.SKIPPED, decision.reason,
-                             item.size, mtime=item.mtime)  # fmt: skip
+                             item.size, mtime=item.mtime,
+                             url=remote.url if remote else None)  # fmt: skip
         else:
             yield settled_result(item)
 

@@ -24,6 +24,8 @@ ALLOWED = {
     "engine": {"errors", "client", "retry", "report", "auth"},
     "report": {"errors", "files", "text"},
     "ui": {"report", "errors", "limits", "text"},
+    "url_map": {"errors", "files", "planning", "report"},
+    "manifest": {"errors", "planning", "runner"},
     "runner": {
         "errors",
         "auth",

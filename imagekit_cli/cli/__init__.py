@@ -16,6 +16,7 @@ from imagekit_cli.cli.completion import completion
 from imagekit_cli.cli.config_cmd import config_group
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.ls import ls
+from imagekit_cli.cli.pipeline import merge_url_maps_command
 from imagekit_cli.cli.report_cmd import report_group
 from imagekit_cli.cli.sync import sync
 from imagekit_cli.cli.upload import upload
@@ -108,6 +109,7 @@ cli.add_command(ls)
 cli.add_command(config_group)
 cli.add_command(completion)
 cli.add_command(report_group)
+report_group.add_command(merge_url_maps_command)
 
 
 def main() -> None:

@@ -22,11 +22,13 @@ from imagekit_cli.cli.options import (
     verbosity_options,
 )
 from imagekit_cli.cli.output import finish_run, prepare_outputs
+from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
 from imagekit_cli.remote import RemoteFile, SyncState, default_state_dir
 from imagekit_cli.report import RunReport, check_report_path
 from imagekit_cli.runner import SyncOptions, UploadOptions, run_sync
 from imagekit_cli.ui import choose_progress, make_reporter
+from imagekit_cli.url_map import listening, open_url_map
 
 STATE_FILE = "sync-state.sqlite3"
 SHOWN_DELETES = 10
@@ -56,6 +58,7 @@ SHOWN_DELETES = 10
 @click.option(
     "--checksum", is_flag=True, help="Hash every same-size file instead of trusting size and mtime."
 )
+@url_map_option
 @selection_options
 @type_options
 @engine_options
@@ -94,6 +97,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     private_key = settings.require_private_key()
     planner = build_planner(settings, remote_folder, opts)
     engine = engine_settings(settings, opts)
+    url_map = open_url_map(opts["url_map"], [local_dir], dry_run=opts["dry_run"])
     report = RunReport(
         "sync",
         dry_run=opts["dry_run"],
@@ -131,7 +135,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
                     UploadOptions(overwrite=True),
                     SyncOptions(opts["delete"], opts["max_delete"], opts["checksum"]),
                     report,
-                    outputs.reporter(reporter),
+                    listening(outputs.reporter(reporter), url_map),
                     client=client,
                     signer=signer,
                     engine=engine,
@@ -153,6 +157,8 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     finally:
         state.close()
         finish_run(app, report, outputs)
+        if url_map is not None:
+            url_map.write()
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(int(report.exit_code()))

@@ -22,8 +22,9 @@ from imagekit_cli.cli.options import (
     verbosity_options,
 )
 from imagekit_cli.cli.output import finish_run, prepare_outputs
+from imagekit_cli.cli.pipeline import manifest_option, url_map_option
 from imagekit_cli.errors import AuthenticationError, SigningError
-from imagekit_cli.planning import check_sources
+from imagekit_cli.manifest import check_inputs, plan_source
 from imagekit_cli.report import (
     RunReport,
     check_report_path,
@@ -36,6 +37,7 @@ from imagekit_cli.runner import (
     split_sources,
 )
 from imagekit_cli.ui import choose_progress, make_reporter
+from imagekit_cli.url_map import listening, open_url_map
 
 
 def upload_options(opts: dict[str, Any]) -> UploadOptions:
@@ -65,7 +67,7 @@ def upload_options(opts: dict[str, Any]) -> UploadOptions:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option("--folder", help="Remote folder to upload into. Default: /, or the profile's.")
 @click.option("--name", help="Remote file name, for a single file or URL.")
 @click.option("-0", "--null", "nul", is_flag=True, help="With '-': paths on stdin end with NUL.")
@@ -122,6 +124,8 @@ def upload_options(opts: dict[str, Any]) -> UploadOptions:
     type=click.Path(dir_okay=False, path_type=str),
     help="Skip files an earlier run's .jsonl report records as uploaded (same size and mtime).",
 )
+@manifest_option
+@url_map_option
 @selection_options
 @type_options
 @engine_options
@@ -142,6 +146,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
       imagekit upload logo.png --folder /brand
       imagekit upload photos --folder /site -j 16 --report run.jsonl
       find . -name '*.jpg' -print0 | imagekit upload - -0 --folder /jpgs
+      imagekit upload --manifest products.csv --url-map urls.json
     """
     stdin_text = sys.stdin.read() if "-" in paths else None
     sources = split_sources(paths, stdin_text, opts["nul"])
@@ -152,9 +157,11 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         folder=opts["folder"],
         auth_header=opts["auth_header"] or None,
     )
-    check_sources(sources, opts["name"])
+    manifest = check_inputs(opts["manifest"], sources, opts["name"])
     options = upload_options(opts)
     planner = build_planner(settings, settings.folder, opts)
+    items, item_options = plan_source(manifest, planner, sources, options)
+    url_map = open_url_map(opts["url_map"], sources, dry_run=opts["dry_run"])
     if opts["report_path"]:
         check_report_path(Path(opts["report_path"]))
     resume = load_resume(Path(opts["resume_path"])) if opts["resume_path"] else None
@@ -181,10 +188,10 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
                 client = await stack.enter_async_context(open_client(app, settings, engine))
                 signer = build_signer(opts["auth"], settings, client, auth_headers)
             runner = await run_upload(
-                planner.iter_plan(sources),
-                options,
+                items,
+                item_options,
                 report,
-                outputs.reporter(reporter),
+                listening(outputs.reporter(reporter), url_map),
                 client=client,
                 signer=signer,
                 engine=engine,
@@ -200,6 +207,8 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
             asyncio.run(go())
     finally:
         finish_run(app, report, outputs)
+        if url_map is not None:
+            url_map.write()
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(int(report.exit_code()))

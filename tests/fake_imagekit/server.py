@@ -342,6 +342,8 @@ class FakeImageKit:
         return fields, blob, size, digest.hexdigest(), has_file_part
 
     async def _upload(self, request: web.Request, version: int) -> web.StreamResponse:
+        if self.state.on_upload is not None:
+            self.state.on_upload()
         fields, blob, size, sha, has_file_part = await self._read_form(request)
         try:
             return self._store_upload(request, version, fields, blob, size, sha, has_file_part)

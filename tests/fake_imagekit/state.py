@@ -11,6 +11,7 @@ import secrets
 import threading
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,7 @@ class FakeState:
         self.faults = Faults()
         self.rng = random.Random(seed)
         self._windows: dict[str, tuple[float, int]] = {}
+        self.on_upload: Callable[[], None] | None = None  # a test hook: runs as each upload arrives
 
     # --- helpers for tests --------------------------------------------------------------
     def stored_paths(self) -> set[str]:

@@ -1,0 +1,57 @@
+"""Options and the command of the pipeline features: ``--url-map``, ``--manifest``, and
+``imagekit report merge-url-maps``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from imagekit_cli.cli.context import AppContext
+from imagekit_cli.url_map import merge_url_maps, render_url_map, write_url_map
+
+url_map_option = click.option(
+    "--url-map",
+    "url_map",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Write a JSON object of local path (relative to its source folder) -> delivery "
+    "URL for every file uploaded (and, for sync, unchanged), even after a failure. "
+    "Not written by --dry-run.",
+)
+
+manifest_option = click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Upload the rows of a .csv (with a header) or .jsonl file instead of PATHs. "
+    "Columns: path, folder, name, tags, custom_metadata, description, private, draft; a "
+    "row's values override the flags for its file.",
+)
+
+
+@click.command(name="merge-url-maps")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--url-map",
+    "url_map",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the merged map to FILE (atomically) instead of stdout.",
+)
+@click.pass_obj
+def merge_url_maps_command(
+    app: AppContext, /, files: tuple[Path, ...], url_map: Path | None
+) -> None:
+    """Combine the --url-map files of N shards into one; a path two maps send to
+    different URLs is an error (exit 2).
+
+    \b
+    Example:
+      imagekit report merge-url-maps urls-1.json urls-2.json --url-map urls.json
+    """
+    merged = merge_url_maps(files)
+    if url_map is not None:
+        write_url_map(url_map, merged)
+    else:
+        sys.stdout.write(render_url_map(merged))
+    if not app.quiet:
+        app.err.print(f"{len(merged)} paths from {len(files)} map(s).", markup=False)
