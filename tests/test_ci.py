@@ -151,7 +151,7 @@ def test_junit_report(fake: FakeState, env, cli: CliRecorder, tmp_path: Path) ->
     skipped = cases["skip.exe"].find("skipped")
     assert skipped is not None
     assert skipped.get("message") == "type not allowed"
-    assert list(cases["ok.jpg"]) == []
+    assert [child.tag for child in cases["ok.jpg"]] == ["properties"]
 
 
 def test_github_actions_annotations_and_summary(fake, env, cli, tmp_path: Path) -> None:
