@@ -115,9 +115,11 @@ engine_options = _apply(
         ),
         click.option(
             "--shard",
-            metavar="K/N",
+            metavar="K/N|auto",
             help="Only the K-th of N stable shards of the files (split a job across "
-            "N CI runners). Example: --shard 2/4.",
+            "N CI runners). auto: from GitLab, CircleCI or Buildkite's parallel job "
+            "variables; auto/N: from JOB_COMPLETION_INDEX (Kubernetes Indexed Job). "
+            "Example: --shard 2/4.",
         ),
     ]
 )
