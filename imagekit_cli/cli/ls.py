@@ -14,7 +14,7 @@ from rich.table import Table
 
 from imagekit_cli.cli.common import open_client
 from imagekit_cli.cli.context import AppContext
-from imagekit_cli.cli.options import output_format_option, verbosity_options
+from imagekit_cli.cli.options import PanelCommand, output_format_option, verbosity_options
 from imagekit_cli.limits import format_size
 from imagekit_cli.remote import RemoteFile, folder_path, list_tree
 from imagekit_cli.report import SCHEMA_VERSION
@@ -33,7 +33,7 @@ def _record(file: RemoteFile) -> dict[str, Any]:
     }
 
 
-@click.command(name="ls")
+@click.command(name="ls", cls=PanelCommand)
 @click.argument("remote_folder", default="/")
 @click.option("-r", "--recursive", is_flag=True, help="Include files in every sub-folder.")
 @output_format_option

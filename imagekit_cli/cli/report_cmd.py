@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from imagekit_cli.cli.context import AppContext
-from imagekit_cli.cli.options import output_format_option
+from imagekit_cli.cli.options import PanelCommand, output_format_option
 from imagekit_cli.report import check_report_path, render, write_report
 from imagekit_cli.report_read import merge_reports
 from imagekit_cli.ui import print_summary, print_table
@@ -24,7 +24,7 @@ def report_group() -> None:
     """
 
 
-@report_group.command()
+@report_group.command(cls=PanelCommand)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @output_format_option
 @click.option(

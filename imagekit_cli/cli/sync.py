@@ -15,6 +15,7 @@ from imagekit_cli.auth import BasicAuthSigner
 from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
+    PanelCommand,
     engine_options,
     output_options,
     selection_options,
@@ -32,7 +33,7 @@ STATE_FILE = "sync-state.sqlite3"
 SHOWN_DELETES = 10
 
 
-@click.command()
+@click.command(cls=PanelCommand)
 @click.argument("local_dir", type=click.Path(path_type=str))
 @click.argument("remote_folder")
 @click.option(

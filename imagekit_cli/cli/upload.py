@@ -14,6 +14,7 @@ from imagekit_cli.auth import build_signer, parse_auth_headers
 from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
+    PanelCommand,
     auth_options,
     engine_options,
     output_options,
@@ -64,7 +65,7 @@ def upload_options(opts: dict[str, Any]) -> UploadOptions:
     return options
 
 
-@click.command()
+@click.command(cls=PanelCommand)
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--folder", help="Remote folder to upload into. Default: /, or the profile's.")
 @click.option("--name", help="Remote file name, for a single file or URL.")

@@ -1,0 +1,69 @@
+"""The command line as a person meets it: global options anywhere, help, panels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+
+from tests.conftest import CliRecorder, make_file
+from tests.fake_imagekit import FakeState
+from tests.test_docs import COMMANDS
+
+LEAVES = [(n, c) for n, c in COMMANDS if not isinstance(c, click.Group)]
+
+
+def test_imagekit_alone_prints_help_and_exits_0(cli: CliRecorder) -> None:
+    result = cli()
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: ")
+    assert "Commands:" in result.stdout
+    assert "upload" in result.stdout
+
+
+@pytest.mark.parametrize(("name", "command"), LEAVES, ids=[n for n, _ in LEAVES])
+def test_global_options_are_in_every_subcommands_help(name: str, command: click.Command) -> None:
+    opts = {opt for param in command.params for opt in [*param.opts, *param.secondary_opts]}
+    for option in ("--profile", "--base-url", "--color", "--no-color", "-v", "-q", "--debug"):
+        assert option in opts, f"{name} does not accept {option}"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_profile_and_base_url_work_in_any_position(
+    fake: FakeState, cli: CliRecorder, tmp_path: Path, where: str
+) -> None:
+    from tests.conftest import PRIVATE_KEY
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.staging]\nprivate_key = "{PRIVATE_KEY}"\n')
+    config.chmod(0o600)
+    make_file(tmp_path / "a.jpg", 10)
+    env = {"IMAGEKIT_CONFIG": str(config)}
+    flags = ["--profile", "staging", "--base-url", fake.base_url, "--no-color"]
+    command = ["upload", str(tmp_path / "a.jpg"), "--folder", "/pos", "-o", "json"]
+    args = [*flags, *command] if where == "before" else [*command, *flags]
+    result = cli(*args, env=env)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["summary"]["uploaded"] == 1
+    assert fake.stored_paths() == {"/pos/a.jpg"}
+    shown = cli("config", "show", "--profile", "staging", env=env)
+    assert shown.exit_code == 0, shown.stderr
+    assert "profile = staging" in shown.stdout
+
+
+def test_upload_help_groups_options_into_panels(cli: CliRecorder) -> None:
+    result = cli("upload", "--help")
+    assert result.exit_code == 0
+    text = result.stdout
+    panels = ["What to upload:", "ImageKit fields:", "Filters:", "Speed and retries:",
+              "Authentication:", "Output:"]  # fmt: skip
+    positions = [text.index(f"\n{p}\n") for p in panels]
+    assert positions == sorted(positions)
+    fields = text[text.index("ImageKit fields:") : text.index("Filters:")]
+    assert "--custom-metadata" in fields
+    assert "--include" not in fields
+    auth = text[text.index("Authentication:") : text.index("Output:")]
+    assert "--auth-endpoint" in auth
+    assert "--profile" in auth
