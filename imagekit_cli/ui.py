@@ -306,16 +306,72 @@ def print_summary(report: RunReport, err: Console, quiet: bool = False) -> None:
     err.print(summary_line(report), markup=False)
 
 
+def shorten_middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with ``…`` in the middle, keeping most of its end."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) * 2 // 3
+    return text[: width - 1 - tail] + "…" + (text[-tail:] if tail else "")
+
+
+MIN_PATH_WIDTH = 12
+GAP = 2  # spaces between two columns
+
+
+def _fit_paths(rows: list[list[str]], headers: list[str], width: int) -> None:
+    """Shorten the path columns (1 and 2) in the middle so the rows fit ``width``.
+
+    When even that leaves too little room, the remote path column is dropped: an uploaded
+    file's URL shows it, and the report keeps it.
+    """
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    room = width - GAP * (len(headers) - 1) - widths[0] - widths[3] - widths[4]
+    if widths[1] + widths[2] <= room:
+        return
+    if room < 2 * MIN_PATH_WIDTH + GAP:
+        del headers[2]
+        for row in rows:
+            del row[2]
+        room += GAP
+        widths[1] = max(MIN_PATH_WIDTH, room)
+    else:
+        share = max(MIN_PATH_WIDTH, room * widths[1] // (widths[1] + widths[2]))
+        widths[1:3] = [share, max(MIN_PATH_WIDTH, room - share)]
+    for row in rows:
+        row[1] = shorten_middle(row[1], widths[1])
+        if len(headers) == 5:
+            row[2] = shorten_middle(row[2], widths[2])
+
+
 def print_table(results: Iterable[FileResult], out: Console) -> None:
-    """The human results table on stdout: status, path, remote path, size, URL or reason."""
+    """The human results table on stdout: status, path, remote path, size, URL or reason.
+
+    URLs are kept whole (they are meant to be copied); when the table is wider than the
+    terminal, paths are shortened in the middle instead of wrapped mid-word.
+    """
+    headers = ["status", "path", "remote path", "size", "url / reason"]
+    rows = [
+        [f.status.value, f.path, f.remote_path, format_size(f.size), f.url or f.reason or ""]
+        for f in results
+    ]
+    _fit_paths(rows, headers, out.width)
     table = Table(show_edge=False, pad_edge=False, box=None)
-    for column in ("status", "path", "remote path", "size", "url / reason"):
-        table.add_column(column, overflow="fold")
-    for f in results:
-        table.add_row(
-            f.status.value, f.path, f.remote_path, format_size(f.size), f.url or f.reason or ""
-        )
-    out.print(table)
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(header, no_wrap=True, overflow="ignore", min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    # A URL longer than the terminal stays whole: the line wraps instead of the URL.
+    total = max(out.width, sum(widths) + GAP * (len(widths) - 1))
+    if out.is_terminal:
+        out.print(table, crop=False, width=total)
+        return
+    with out.capture() as captured:
+        out.print(table, crop=False, width=total)
+    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    out.file.flush()
 
 
 def render_error(err: Console, exc: ImageKitCLIError | str, debug_hint: bool = True) -> None:
