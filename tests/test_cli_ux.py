@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from tests.conftest import CliRecorder, make_file
 from tests.fake_imagekit import FakeState
 from tests.test_docs import COMMANDS
 
+REPO = Path(__file__).resolve().parent.parent
 LEAVES = [(n, c) for n, c in COMMANDS if not isinstance(c, click.Group)]
 
 
@@ -67,3 +69,25 @@ def test_upload_help_groups_options_into_panels(cli: CliRecorder) -> None:
     auth = text[text.index("Authentication:") : text.index("Output:")]
     assert "--auth-endpoint" in auth
     assert "--profile" in auth
+
+
+def test_readmes_first_command_is_a_dry_run_of_the_demo_tree(
+    cli: CliRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (REPO / "README.md").read_text()
+    first_block, shown = re.findall(r"```(?:sh|text)\n(.*?)```", readme, re.S)[:2]
+    command = first_block.strip().split("&&")[-1].split()
+    assert command[:2] == [".venv/bin/imagekit", "upload"]
+    assert "--dry-run" in command
+    monkeypatch.chdir(REPO)
+    result = cli(*command[1:])
+    assert result.exit_code == 0, result.stderr
+    shown_lines = shown.strip().splitlines()
+    summary = shown_lines[-1]
+    assert summary.startswith("Planned 7, skipped 2, failed 0 · ")
+    assert result.stderr.splitlines()[-1].split(" · ")[0] == summary.split(" · ")[0]
+    assert shown_lines[-2] in result.stderr  # the type-skip line
+    table = [line.split() for line in result.stdout.splitlines()]
+    for line in shown_lines[:-2]:
+        assert line.split() in table, f"README shows a row the command does not print: {line}"
+    assert len(table) == len(shown_lines) - 2
