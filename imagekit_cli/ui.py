@@ -8,9 +8,10 @@ failures only). All of them write to stderr; stdout carries results only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 
 from rich.console import Console
@@ -88,6 +89,11 @@ class _Counting(NullReporter):
         tb: TracebackType | None,
     ) -> None:
         return None
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold any live display while the user answers a prompt."""
+        yield
 
     def planned(self, files: int, size: int) -> None:
         """Grow the totals."""
@@ -189,6 +195,15 @@ class RichReporter(_Counting):
         tb: TracebackType | None,
     ) -> None:
         self.live.stop()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop the live display (so a prompt is not drawn over) and resume it after."""
+        self.live.stop()
+        try:
+            yield
+        finally:
+            self.live.start()
 
     def _describe(self) -> None:
         # Speed and ETA come from our own counters: rich forgets its speed samples each

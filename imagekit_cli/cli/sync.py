@@ -114,12 +114,13 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     def confirm(gone: Sequence[RemoteFile]) -> bool:
         if opts["yes"]:
             return True
-        app.err.print(f"{len(gone)} remote file(s) have no local counterpart:", markup=False)
-        for file in gone[:SHOWN_DELETES]:
-            app.err.print(f"  {file.path}", markup=False)
-        if len(gone) > SHOWN_DELETES:
-            app.err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
-        return click.confirm("Delete them?", default=False, err=True)
+        with reporter.paused():
+            app.err.print(f"{len(gone)} remote file(s) have no local counterpart:", markup=False)
+            for file in gone[:SHOWN_DELETES]:
+                app.err.print(f"  {file.path}", markup=False)
+            if len(gone) > SHOWN_DELETES:
+                app.err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
+            return click.confirm("Delete them?", default=False, err=True)
 
     async def go() -> None:
         nonlocal fatal
