@@ -91,3 +91,19 @@ def test_readmes_first_command_is_a_dry_run_of_the_demo_tree(
     for line in shown_lines[:-2]:
         assert line.split() in table, f"README shows a row the command does not print: {line}"
     assert len(table) == len(shown_lines) - 2
+
+
+def _complete(args: list[str], incomplete: str) -> list[tuple[str, str]]:
+    from click.shell_completion import ShellComplete
+
+    from imagekit_cli.cli import cli as root
+
+    completer = ShellComplete(root, {}, "imagekit", "_IMAGEKIT_COMPLETE")
+    return [(item.value, item.type) for item in completer.get_completions(args, incomplete)]
+
+
+def test_completion_offers_files_for_upload_and_keys_for_config_set() -> None:
+    assert _complete(["upload"], "pho") == [("pho", "file")]  # the shell lists files
+    assert _complete(["upload", "a.jpg"], "") == [("", "file")]
+    keys = [value for value, _ in _complete(["config", "set"], "p")]
+    assert keys == ["private_key", "public_key", "plan"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from imagekit_cli.cli.completion import complete_profile_keys
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.config import (
     DEFAULT_PROFILE,
@@ -90,7 +91,7 @@ def init(app: AppContext, /) -> None:
 
 
 @config_group.command(name="set")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_profile_keys)
 @click.argument("value")
 @click.pass_obj
 def set_value(app: AppContext, /, key: str, value: str) -> None:

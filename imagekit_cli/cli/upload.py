@@ -12,6 +12,7 @@ import click
 
 from imagekit_cli.auth import build_signer, parse_auth_headers
 from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, open_client
+from imagekit_cli.cli.completion import complete_paths
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
     PanelCommand,
@@ -66,7 +67,7 @@ def upload_options(opts: dict[str, Any]) -> UploadOptions:
 
 
 @click.command(cls=PanelCommand)
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1, required=True, shell_complete=complete_paths)
 @click.option("--folder", help="Remote folder to upload into. Default: /, or the profile's.")
 @click.option("--name", help="Remote file name, for a single file or URL.")
 @click.option("-0", "--null", "nul", is_flag=True, help="With '-': paths on stdin end with NUL.")
