@@ -69,8 +69,8 @@ def parse_json_option(text: str | None, flag: str, kind: type) -> str | None:
             else f'Quote it for your shell, e.g. {flag} \'[{{"name": "x"}}]\'',
         ) from None
     if not isinstance(value, kind):
-        expected = "an object {...}" if kind is dict else "an array [...]"
-        raise UsageError(f"{flag} must be a JSON {expected}.")
+        expected = "a JSON object {...}" if kind is dict else "a JSON array [...]"
+        raise UsageError(f"{flag} must be {expected}.")
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -278,7 +278,13 @@ def split_sources(sources: Sequence[str], stdin_text: str | None, nul: bool) -> 
             if stdin_text is None:
                 raise UsageError("'-' reads paths from stdin, but stdin is empty.")
             separator = "\0" if nul else "\n"
-            result += [p.rstrip("\r") if not nul else p for p in stdin_text.split(separator) if p]
+            read = [p.rstrip("\r") if not nul else p for p in stdin_text.split(separator) if p]
+            if not read:
+                raise UsageError(
+                    "'-' reads paths from stdin, but stdin held none.",
+                    hint="Pipe a list in, e.g. find photos -name '*.jpg' | imagekit upload -",
+                )
+            result += read
         else:
             result.append(source)
     return result

@@ -126,7 +126,7 @@ def test_public_key_only_without_endpoint_is_exit_3(fake, cli, tmp_path) -> None
     env = {"IMAGEKIT_PUBLIC_KEY": PUBLIC_KEY, "IMAGEKIT_BASE_URL": fake.base_url}
     result = cli("upload", str(tmp_path / "a.jpg"), "--auth", "jwt", env=env)
     assert result.exit_code == 3
-    assert "IMAGEKIT_PRIVATE_KEY is not set" in result.stderr
+    assert "neither is set. Export IMAGEKIT_PRIVATE_KEY, or give --auth-endpoint" in result.stderr
 
 
 def _failing_tree(root: Path, fake: FakeState) -> None:

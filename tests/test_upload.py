@@ -218,7 +218,7 @@ def test_dry_run_sends_nothing_and_needs_no_key(fake: FakeState, cli, tmp_path, 
     [
         (["missing-dir"], "Error: Path 'missing-dir' does not exist. Check the spelling."),
         (["ok.jpg", "--custom-metadata", "{bad"], "Error: --custom-metadata is not valid JSON"),
-        (["ok.jpg", "--extensions", "{}"], "Error: --extensions must be a JSON an array"),
+        (["ok.jpg", "--extensions", "{}"], "Error: --extensions must be a JSON array"),
         (["ok.jpg", "--plan", "gold"], "Invalid value for '--plan'"),
         (["ok.jpg", "--folder", "/a/../b"], "Error: --folder '/a/../b' contains '..'."),
         (["ok.jpg", "--shard", "3/2"], "Error: --shard '3/2' must be K/N"),

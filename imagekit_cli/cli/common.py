@@ -93,6 +93,18 @@ def build_planner(
     )
 
 
+def check_signing(mode: str, settings: Settings) -> None:
+    """Before any work: ``--auth signature|jwt`` needs the public key, and a way to sign."""
+    if settings.private_key is None and not settings.auth_endpoint:
+        raise CredentialsError(
+            f"--auth {mode} signs each upload with the private key or asks a signing "
+            "backend, and neither is set.",
+            hint="Export IMAGEKIT_PRIVATE_KEY, or give --auth-endpoint URL "
+            "(or IMAGEKIT_AUTH_ENDPOINT).",
+        )
+    settings.require_public_key()
+
+
 def engine_settings(settings: Settings, opts: dict[str, Any]) -> EngineSettings:
     """Workers, retries and timeouts from the engine options."""
     return EngineSettings(

@@ -25,9 +25,7 @@ def complete_paths(ctx: click.Context, param: click.Parameter, incomplete: str) 
     return [CompletionItem(incomplete, type="file")]
 
 
-def complete_profile_keys(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[Any]:
+def complete_profile_keys(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """The settings a profile can hold."""
     return [CompletionItem(key) for key in PROFILE_KEYS if key.startswith(incomplete)]
 

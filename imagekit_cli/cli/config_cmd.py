@@ -79,6 +79,11 @@ def init(app: AppContext, /) -> None:
         private, public, endpoint = lines[0], lines[1], lines[2]
     if not private:
         raise UsageError("No private key given.", hint="Type it at the prompt or pipe it in.")
+    if private.startswith("public_") and public.startswith("private_"):
+        raise UsageError(
+            "The two keys look swapped: the private key came second, the public key first.",
+            hint="Give the private key (private_...) first, then the public key (public_...).",
+        )
     check_key_shapes(private, public or None)
     profile["private_key"] = private
     if public:

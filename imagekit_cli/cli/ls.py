@@ -15,6 +15,8 @@ from rich.table import Table
 from imagekit_cli.cli.common import open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import PanelCommand, output_format_option, verbosity_options
+from imagekit_cli.client import ImageKitClient
+from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import format_size
 from imagekit_cli.remote import RemoteFile, folder_path, list_tree
 from imagekit_cli.report import SCHEMA_VERSION
@@ -31,6 +33,17 @@ def _record(file: RemoteFile) -> dict[str, Any]:
         "url": file.url,
         "file_id": file.file_id,
     }
+
+
+async def _check_folder_exists(client: ImageKitClient, root: str) -> None:
+    """An empty listing of a folder that does not exist is an error, not "0 file(s)"."""
+    parent = root.rstrip("/").rpartition("/")[0] + "/"
+    _, siblings = await list_tree(client, parent, recursive=False)
+    if root not in siblings:
+        raise UsageError(
+            f"Remote folder {root} does not exist.",
+            hint=f"See what {parent} holds with 'imagekit ls {parent}'.",
+        )
 
 
 @click.command(name="ls", cls=PanelCommand)
@@ -53,7 +66,10 @@ def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> 
 
     async def go() -> tuple[list[RemoteFile], list[str]]:
         async with open_client(app, settings) as client:
-            return await list_tree(client, root, recursive=recursive)
+            files, folders = await list_tree(client, root, recursive=recursive)
+            if not files and not folders and root != "/":
+                await _check_folder_exists(client, root)
+            return files, folders
 
     files, folders = asyncio.run(go())
     files.sort(key=lambda f: f.path)

@@ -24,6 +24,7 @@ from imagekit_cli.cli.options import (
 )
 from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
+from imagekit_cli.planning import normalise_folder
 from imagekit_cli.remote import RemoteFile, SyncState, default_state_dir
 from imagekit_cli.report import RunReport, check_report_path
 from imagekit_cli.runner import SyncOptions, UploadOptions, run_sync
@@ -78,6 +79,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     """
     if not os.path.isdir(local_dir):
         raise UsageError(f"LOCAL_DIR '{local_dir}' is not a folder.", hint="Check the path.")
+    normalise_folder(remote_folder, flag="REMOTE_FOLDER")  # names the argument, not --folder
     if opts["delete"] and opts["shard"]:
         raise UsageError(
             "--delete cannot be combined with --shard: each shard would delete the others' files.",

@@ -11,7 +11,13 @@ from typing import Any
 import click
 
 from imagekit_cli.auth import build_signer, parse_auth_headers
-from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, open_client
+from imagekit_cli.cli.common import (
+    build_planner,
+    check_signing,
+    credentials_refused,
+    engine_settings,
+    open_client,
+)
 from imagekit_cli.cli.completion import complete_paths
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
@@ -168,6 +174,8 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
     )
     if not opts["dry_run"] and opts["auth"] == "private-key":
         settings.require_private_key()
+    elif not opts["dry_run"]:
+        check_signing(opts["auth"], settings)
     mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
     reporter = make_reporter(mode, app.err, app.verbose)
     outputs = prepare_outputs(app, opts["output"], opts["report_path"])
