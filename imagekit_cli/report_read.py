@@ -153,6 +153,31 @@ def _junit_case(case: ElementTree.Element) -> FileResult:
     )
 
 
+def check_journal(path: Path) -> Path:
+    """``--resume FILE``: refuse, before any work, a file that is not a report of this tool."""
+    if path.suffix.lower() not in (".json", ".jsonl"):
+        raise UsageError(
+            f"--resume {path}: expected a .jsonl report (or .json), not '{path.suffix}'.",
+            hint="Give the --report FILE.jsonl of the run to resume.",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--resume {path}: cannot read it ({exc}).") from None
+    records = list(read_records(path))
+    if text.strip() and not records:
+        raise UsageError(f"--resume {path} holds no report records.",
+                         hint="Give the --report FILE.jsonl of the run to resume.")  # fmt: skip
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict) or "path" not in record or "status" not in record:
+            raise UsageError(
+                f"--resume {path}: record {number} has no path and status; "
+                "it is not an imagekit report.",
+                hint="Give the --report FILE.jsonl of the run to resume.",
+            )
+    return path
+
+
 def merge_reports(paths: Iterable[Path]) -> RunReport:
     """One report from several; a file in more than one counts once, the latest report wins."""
     reports = sorted((read_report(p) for p in paths), key=lambda r: r.written_at)

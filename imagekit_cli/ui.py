@@ -56,10 +56,17 @@ def choose_progress(mode: str, err: Console, quiet: bool, env_ci: bool) -> str:
     return "rich" if err.is_terminal and not env_ci else "plain"
 
 
+def _size_text(result: FileResult) -> str:
+    """The size, or ``-`` for a URL source ImageKit fetches (its size is not known here)."""
+    if not result.size and result.path.startswith(("http://", "https://")):
+        return "-"
+    return format_size(result.size)
+
+
 def _line(result: FileResult) -> str:
     status = result.status.value
     if result.status in (Status.UPLOADED, Status.PLANNED, Status.DELETED):
-        size = format_size(result.size)
+        size = _size_text(result)
         extra = f"  {result.duration_s:.2f}s" if result.status == Status.UPLOADED else ""
         retries = f"  ({result.attempts} attempts)" if result.attempts > 1 else ""
         note = f"  [{result.reason}]" if result.reason else ""
@@ -123,8 +130,11 @@ class PlainReporter(_Counting):
         self._last = time.monotonic()
 
     def retrying(self, key: int, path: str, attempt: int, error: str, wait_s: float) -> None:
-        """Retries are worth a line in a CI log."""
-        self.line(f"retry     {path}  attempt {attempt} failed: {error}; retrying in {wait_s:.1f}s")
+        """With -v, a line per retry (the report keeps each file's attempts)."""
+        if self.verbose:
+            self.line(
+                f"retry     {path}  attempt {attempt} failed: {error}; retrying in {wait_s:.1f}s"
+            )
 
     def finished(self, result: FileResult) -> None:
         """Print the file's line (skips only with -v)."""
@@ -368,7 +378,7 @@ def print_table(results: Iterable[FileResult], out: Console) -> None:
     """
     headers = ["status", "path", "remote path", "size", "url / reason"]
     rows = [
-        [f.status.value, f.path, f.remote_path, format_size(f.size), f.url or f.reason or ""]
+        [f.status.value, f.path, f.remote_path, _size_text(f), f.url or f.reason or ""]
         for f in results
     ]
     _fit_paths(rows, headers, out.width)

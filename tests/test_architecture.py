@@ -21,6 +21,8 @@ ALLOWED = {
     "remote": {"errors", "client", "planning", "config", "report", "retry"},
     "engine": {"errors", "client", "retry", "report", "auth"},
     "report": {"errors", "files"},
+    "report_read": {"errors", "report"},
+    "json_shapes": {"errors"},
     "ui": {"report", "errors", "limits"},
     "runner": {
         "errors",

@@ -123,13 +123,13 @@ def test_retries_429_and_503_then_success(fake, env, cli: CliRecorder, tmp_path:
     reset = {"X-RateLimit-Reset": "50", "X-RateLimit-Limit": "10", "X-RateLimit-Interval": "1000"}
     fake.script("upload", (429, reset), (429, reset), (429, reset), (503, {}))
     report_path = tmp_path / "r.json"
-    result = cli("upload", str(tmp_path / "d"), "-j", "1", "--report", str(report_path), env=env)
+    result = cli("upload", str(tmp_path / "d"), "-j", "1", "-v", "--report", str(report_path), env=env)
     assert result.exit_code == 0, result.stderr
     files = {f["path"]: f for f in _report(report_path)["files"]}
     assert files[str(tmp_path / "d" / "a.jpg")]["attempts"] == 5
     assert files[str(tmp_path / "d" / "b.jpg")]["attempts"] == 1
     assert fake.stored_paths() == {"/a.jpg", "/b.jpg"}
-    assert "retry" in result.stderr
+    assert "retry" in result.stderr  # with -v, a line per retry
 
 
 def test_400_is_not_retried_and_others_still_upload(

@@ -77,6 +77,7 @@ def build_planner(
         max_size=parse_size(opts["max_size"]) if opts["max_size"] else None,
         extra_extensions=frozenset(opts["allow_ext"]),
         any_type=opts["any_type"],
+        max_size_text=opts["max_size"],
     )
     selection = Selection(
         include=tuple(opts["include"]),

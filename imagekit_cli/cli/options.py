@@ -111,7 +111,8 @@ engine_options = _apply(
         click.option(
             "--dry-run",
             is_flag=True,
-            help="Show what would happen; send nothing and need no credentials.",
+            help="Show what would happen and change nothing. upload's needs no "
+            "credentials; sync's lists the remote folder, so it needs the key.",
         ),
         click.option(
             "--shard",

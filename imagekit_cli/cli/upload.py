@@ -31,11 +31,13 @@ from imagekit_cli.cli.options import (
 )
 from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.errors import AuthenticationError, SigningError
+from imagekit_cli.json_shapes import check_extensions, check_transformation
 from imagekit_cli.planning import check_sources
 from imagekit_cli.report import (
     RunReport,
     check_report_path,
 )
+from imagekit_cli.report_read import check_journal
 from imagekit_cli.runner import (
     UploadOptions,
     load_resume,
@@ -69,6 +71,8 @@ def upload_options(opts: dict[str, Any]) -> UploadOptions:
         ),
     )
     options.validate()
+    check_extensions(options.extensions)
+    check_transformation(options.transformation)
     return options
 
 
@@ -164,7 +168,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
     planner = build_planner(settings, settings.folder, opts)
     if opts["report_path"]:
         check_report_path(Path(opts["report_path"]))
-    resume = load_resume(Path(opts["resume_path"])) if opts["resume_path"] else None
+    resume = load_resume(check_journal(Path(opts["resume_path"]))) if opts["resume_path"] else None
     auth_headers = parse_auth_headers(opts["auth_header"])
     engine = engine_settings(settings, opts)
     report = RunReport(
