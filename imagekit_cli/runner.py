@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +218,7 @@ def dry_run_results(work: Iterable[UploadJob | FileResult]) -> Iterator[FileResu
                 item.path,
                 item.remote_path,
                 Status.PLANNED,
-                None,
+                item.reason,
                 item.request.size,
                 mtime=item.mtime,
             )
@@ -418,8 +417,8 @@ async def _delete_phase(
         )
 
     def result(file: RemoteFile, status: Status, reason: str) -> FileResult:
-        local = os.path.join(local_dir, file.path[len(root) :])
-        return FileResult(local, file.path, status, reason, file.size, file_id=file.file_id,
+        # There is no local file: the path shown is the remote one.
+        return FileResult(file.path, file.path, status, reason, file.size, file_id=file.file_id,
                           version_id=file.version_id)  # fmt: skip
 
     if dry_run:

@@ -107,3 +107,21 @@ def test_retry_lines_only_with_verbose() -> None:
 def test_sync_help_says_its_dry_run_needs_the_key(cli: CliRecorder) -> None:
     text = " ".join(cli("sync", "--help").stdout.split())
     assert "sync's lists the remote folder, so it needs the key" in text
+
+
+def test_sync_dry_run_gives_reasons_and_remote_paths_for_deletes(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    make_file(tmp_path / "d" / "same.jpg", 10)
+    make_file(tmp_path / "d" / "gone.jpg", 10)
+    assert cli("sync", str(tmp_path / "d"), "/s", env=env).exit_code == 0
+    (tmp_path / "d" / "gone.jpg").unlink()
+    make_file(tmp_path / "d" / "new.jpg", 10)
+    result = cli("sync", str(tmp_path / "d"), "/s", "--delete", "--dry-run", "-o", "json",
+                 env=env)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    files = {f["remote_path"]: f for f in json.loads(result.stdout)["files"]}
+    assert files["/s/new.jpg"]["status"] == "planned"
+    assert files["/s/new.jpg"]["reason"] == "new file"
+    assert files["/s/gone.jpg"]["path"] == "/s/gone.jpg"  # no made-up local path
+    assert files["/s/gone.jpg"]["reason"] == "delete: no local file"

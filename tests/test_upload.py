@@ -123,7 +123,8 @@ def test_retries_429_and_503_then_success(fake, env, cli: CliRecorder, tmp_path:
     reset = {"X-RateLimit-Reset": "50", "X-RateLimit-Limit": "10", "X-RateLimit-Interval": "1000"}
     fake.script("upload", (429, reset), (429, reset), (429, reset), (503, {}))
     report_path = tmp_path / "r.json"
-    result = cli("upload", str(tmp_path / "d"), "-j", "1", "-v", "--report", str(report_path), env=env)
+    args = ["-j", "1", "-v", "--report", str(report_path)]
+    result = cli("upload", str(tmp_path / "d"), *args, env=env)
     assert result.exit_code == 0, result.stderr
     files = {f["path"]: f for f in _report(report_path)["files"]}
     assert files[str(tmp_path / "d" / "a.jpg")]["attempts"] == 5
