@@ -277,13 +277,7 @@ def split_sources(sources: Sequence[str], stdin_text: str | None, nul: bool) -> 
             if stdin_text is None:
                 raise UsageError("'-' reads paths from stdin, but stdin is empty.")
             separator = "\0" if nul else "\n"
-            read = [p.rstrip("\r") if not nul else p for p in stdin_text.split(separator) if p]
-            if not read:
-                raise UsageError(
-                    "'-' reads paths from stdin, but stdin held none.",
-                    hint="Pipe a list in, e.g. find photos -name '*.jpg' | imagekit upload -",
-                )
-            result += read
+            result += [p.rstrip("\r") if not nul else p for p in stdin_text.split(separator) if p]
         else:
             result.append(source)
     return result

@@ -94,6 +94,15 @@ def build_planner(
     )
 
 
+def check_stdin_list(paths: tuple[str, ...], stdin_text: str | None) -> None:
+    """``-`` with nothing on stdin is a mistake worth naming, not "No PATH given"."""
+    if "-" in paths and not (stdin_text or "").strip("\0\r\n\t "):
+        raise UsageError(
+            "'-' reads paths from stdin, but stdin held none.",
+            hint="Pipe a list in, e.g. find photos -name '*.jpg' | imagekit upload -",
+        )
+
+
 def check_signing(mode: str, settings: Settings) -> None:
     """Before any work: ``--auth signature|jwt`` needs the public key, and a way to sign."""
     if settings.private_key is None and not settings.auth_endpoint:

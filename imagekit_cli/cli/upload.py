@@ -14,6 +14,7 @@ from imagekit_cli.auth import build_signer, parse_auth_headers
 from imagekit_cli.cli.common import (
     build_planner,
     check_signing,
+    check_stdin_list,
     credentials_refused,
     engine_settings,
     open_client,
@@ -156,6 +157,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
       find . -name '*.jpg' -print0 | imagekit upload - -0 --folder /jpgs
     """
     stdin_text = sys.stdin.read() if "-" in paths else None
+    check_stdin_list(paths, stdin_text)
     sources = split_sources(paths, stdin_text, opts["nul"])
     settings = app.settings(
         auth_endpoint=opts["auth_endpoint"],
