@@ -93,17 +93,24 @@ def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> 
         writer.writerows(records)
         sys.stdout.write(buffer.getvalue())
     else:
-        table = Table(show_edge=False, pad_edge=False, box=None)
-        for column in ("name", "size", "updated", "url"):
-            table.add_column(column, overflow="fold")
-        if not recursive:
-            for folder in sorted(folders):
-                table.add_row(folder[len(root) :], "-", "", "")
-        for f in files:
-            name = f.path[len(root) :] if recursive else f.name
-            table.add_row(name, format_size(f.size), f.updated_at or "", f.url or "")
-        app.out.print(table)
+        _print_table(app, root, recursive, files, folders)
     if output == "table":
         app.err.print(
             f"{len(files)} file(s) in {root}" + (" and below" if recursive else ""), markup=False
         )
+
+
+def _print_table(
+    app: AppContext, root: str, recursive: bool, files: list[RemoteFile], folders: list[str]
+) -> None:
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for column in ("name", "size", "updated"):
+        table.add_column(column, overflow="fold")
+    table.add_column("url", no_wrap=True, overflow="ignore")  # whole, to be copied
+    if not recursive:
+        for folder in sorted(folders):
+            table.add_row(folder[len(root) :], "-", "", "")
+    for f in files:
+        name = f.path[len(root) :] if recursive else f.name
+        table.add_row(name, format_size(f.size), f.updated_at or "", f.url or "")
+    app.out.print(table)
