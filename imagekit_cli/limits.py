@@ -102,6 +102,7 @@ class TypePolicy:
         max_size: int | None = None,
         extra_extensions: frozenset[str] = frozenset(),
         any_type: bool = False,
+        max_size_text: str | None = None,
     ) -> None:
         if plan not in PLAN_LIMITS:
             raise UsageError(
@@ -109,6 +110,7 @@ class TypePolicy:
             )
         self.plan = plan
         self.max_size = max_size
+        self.max_size_text = max_size_text  # as the user wrote it, for messages
         self.any_type = any_type
         self.extensions = ALLOWED_EXTENSIONS | {e.lower().lstrip(".") for e in extra_extensions}
 
@@ -126,6 +128,8 @@ class TypePolicy:
         limit = self.limit_for(name)
         if limit is not None and size > limit:
             which = "--max-size" if self.max_size is not None else f"{self.plan} plan limit"
+            if self.max_size is not None and self.max_size_text:
+                return f"exceeds --max-size {self.max_size_text.strip()}"
             return (
                 f"exceeds {which} {limit // MB} MB"
                 if limit % MB == 0

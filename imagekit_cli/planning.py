@@ -146,6 +146,13 @@ def check_sources(sources: Sequence[str], name: str | None) -> None:
             raise UsageError(f"Path '{source}' does not exist.", hint="Check the spelling.")
     if name is not None and len(sources) != 1:
         raise UsageError("--name needs exactly one source.")
+    if name is not None and not name.strip():
+        raise UsageError("--name is empty.", hint="Give a file name, e.g. --name logo.png.")
+    if name is not None and not is_url(sources[0]) and os.path.isdir(sources[0]):
+        raise UsageError(
+            f"--name names one file, but '{sources[0]}' is a folder.",
+            hint="Drop --name: each file keeps its own name.",
+        )
 
 
 class Planner:

@@ -369,6 +369,7 @@ def to_junit(report: RunReport) -> str:
         case = ElementTree.SubElement(
             suite, "testcase", classname=report.command, name=name, time=duration
         )
+        _junit_properties(case, f)
         if f.status == Status.FAILED:
             message = printable(str((f.error or {}).get("message") or f.reason or "failed"))
             failure = ElementTree.SubElement(case, "failure", message=message)
@@ -383,6 +384,18 @@ def to_junit(report: RunReport) -> str:
         + ElementTree.tostring(root, encoding="unicode")
         + "\n"
     )
+
+
+JUNIT_PROPERTIES = ("status", "remote_path", "reason", "size", "url", "file_id", "attempts")
+
+
+def _junit_properties(case: ElementTree.Element, result: FileResult) -> None:
+    """The record's own fields, so ``report merge`` can read a JUnit report back."""
+    record = result.to_dict()
+    properties = ElementTree.SubElement(case, "properties")
+    for name in JUNIT_PROPERTIES:
+        if record[name] is not None:
+            ElementTree.SubElement(properties, "property", name=name, value=str(record[name]))
 
 
 def write_report(report: RunReport, path: Path) -> None:
@@ -412,63 +425,3 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
             if number == len(text.splitlines()):
                 return  # a crash mid-write leaves at most the last line torn
             raise UsageError(f"Report {path} line {number} is not valid JSON.") from None
-
-
-def read_report(path: Path) -> tuple[dict[str, Any], list[FileResult]]:
-    """The header (for ``.json``) and the file records of a report."""
-    header: dict[str, Any] = {}
-    if path.suffix.lower() == ".json":
-        try:
-            header = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            raise UsageError(f"Report {path} is not a readable JSON report.") from None
-        if header.get("schema_version") != SCHEMA_VERSION:
-            raise UsageError(
-                f"Report {path} has schema_version "
-                f"{header.get('schema_version')}, expected {SCHEMA_VERSION}."
-            )
-    elif path.suffix.lower() != ".jsonl":
-        raise UsageError(f"Cannot merge {path}: only .json and .jsonl reports can be read.")
-    try:
-        files = [FileResult.from_dict(r) for r in read_records(path)]
-    except (KeyError, ValueError, TypeError):
-        raise UsageError(f"Report {path} has a record without a valid status.") from None
-    return header, files
-
-
-def merge_reports(paths: Iterable[Path]) -> RunReport:
-    """Combine the reports of several shards into one."""
-    merged: RunReport | None = None
-    for path in paths:
-        header, files = read_report(path)
-        if merged is None:
-            merged = RunReport(
-                command=str(header.get("command", "upload")),
-                target=dict(header.get("target", {})),
-                dry_run=bool(header.get("dry_run", False)),
-            )
-            merged.started = _parse_stamp(header.get("started_at")) or merged.started
-        else:
-            start = _parse_stamp(header.get("started_at"))
-            if start is not None:
-                merged.started = min(merged.started, start)
-        end = _parse_stamp(header.get("finished_at"))
-        if end is not None:
-            merged.finished = max(merged.finished or end, end)
-        merged.interrupted = merged.interrupted or bool(header.get("interrupted"))
-        for result in files:
-            merged.add(result)
-    if merged is None:
-        raise UsageError("report merge needs at least one report file.")
-    if merged.finished is None:
-        merged.finish()
-    return merged
-
-
-def _parse_stamp(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None

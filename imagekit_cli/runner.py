@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,8 +68,8 @@ def parse_json_option(text: str | None, flag: str, kind: type) -> str | None:
             else f'Quote it for your shell, e.g. {flag} \'[{{"name": "x"}}]\'',
         ) from None
     if not isinstance(value, kind):
-        expected = "an object {...}" if kind is dict else "an array [...]"
-        raise UsageError(f"{flag} must be a JSON {expected}.")
+        expected = "a JSON object {...}" if kind is dict else "a JSON array [...]"
+        raise UsageError(f"{flag} must be {expected}.")
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -219,7 +218,7 @@ def dry_run_results(work: Iterable[UploadJob | FileResult]) -> Iterator[FileResu
                 item.path,
                 item.remote_path,
                 Status.PLANNED,
-                None,
+                item.reason,
                 item.request.size,
                 mtime=item.mtime,
             )
@@ -413,8 +412,8 @@ async def _delete_phase(
         )
 
     def result(file: RemoteFile, status: Status, reason: str) -> FileResult:
-        local = os.path.join(local_dir, file.path[len(root) :])
-        return FileResult(local, file.path, status, reason, file.size, file_id=file.file_id,
+        # There is no local file: the path shown is the remote one.
+        return FileResult(file.path, file.path, status, reason, file.size, file_id=file.file_id,
                           version_id=file.version_id)  # fmt: skip
 
     if dry_run:

@@ -8,9 +8,10 @@ failures only). All of them write to stderr; stdout carries results only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 
 from rich.console import Console
@@ -56,10 +57,17 @@ def choose_progress(mode: str, err: Console, quiet: bool, env_ci: bool) -> str:
     return "rich" if err.is_terminal and not env_ci else "plain"
 
 
+def _size_text(result: FileResult) -> str:
+    """The size, or ``-`` for a URL source ImageKit fetches (its size is not known here)."""
+    if not result.size and result.path.startswith(("http://", "https://")):
+        return "-"
+    return format_size(result.size)
+
+
 def _line(result: FileResult) -> str:
     status = result.status.value
     if result.status in (Status.UPLOADED, Status.PLANNED, Status.DELETED):
-        size = format_size(result.size)
+        size = _size_text(result)
         extra = f"  {result.duration_s:.2f}s" if result.status == Status.UPLOADED else ""
         retries = f"  ({result.attempts} attempts)" if result.attempts > 1 else ""
         note = f"  [{result.reason}]" if result.reason else ""
@@ -90,6 +98,11 @@ class _Counting(NullReporter):
     ) -> None:
         return None
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold any live display while the user answers a prompt."""
+        yield
+
     def planned(self, files: int, size: int) -> None:
         """Grow the totals."""
         self.total_files += files
@@ -118,8 +131,11 @@ class PlainReporter(_Counting):
         self._last = time.monotonic()
 
     def retrying(self, key: int, path: str, attempt: int, error: str, wait_s: float) -> None:
-        """Retries are worth a line in a CI log."""
-        self.line(f"retry     {path}  attempt {attempt} failed: {error}; retrying in {wait_s:.1f}s")
+        """With -v, a line per retry (the report keeps each file's attempts)."""
+        if self.verbose:
+            self.line(
+                f"retry     {path}  attempt {attempt} failed: {error}; retrying in {wait_s:.1f}s"
+            )
 
     def finished(self, result: FileResult) -> None:
         """Print the file's line (skips only with -v)."""
@@ -190,6 +206,15 @@ class RichReporter(_Counting):
         tb: TracebackType | None,
     ) -> None:
         self.live.stop()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop the live display (so a prompt is not drawn over) and resume it after."""
+        self.live.stop()
+        try:
+            yield
+        finally:
+            self.live.start()
 
     def _describe(self) -> None:
         # Speed and ETA come from our own counters: rich forgets its speed samples each
@@ -311,20 +336,78 @@ def print_summary(report: RunReport, err: Console, quiet: bool = False) -> None:
     err.print(summary_line(report), markup=False)
 
 
+def shorten_middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with ``…`` in the middle, keeping most of its end."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) * 2 // 3
+    return text[: width - 1 - tail] + "…" + (text[-tail:] if tail else "")
+
+
+MIN_PATH_WIDTH = 12
+GAP = 2  # spaces between two columns
+
+
+def _fit_paths(rows: list[list[str]], headers: list[str], width: int) -> None:
+    """Shorten the path columns (1 and 2) in the middle so the rows fit ``width``.
+
+    When even that leaves too little room, the remote path column is dropped: an uploaded
+    file's URL shows it, and the report keeps it.
+    """
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    room = width - GAP * (len(headers) - 1) - widths[0] - widths[3] - widths[4]
+    if widths[1] + widths[2] <= room:
+        return
+    if room < 2 * MIN_PATH_WIDTH + GAP:
+        del headers[2]
+        for row in rows:
+            del row[2]
+        room += GAP
+        widths[1] = max(MIN_PATH_WIDTH, room)
+    else:
+        share = max(MIN_PATH_WIDTH, room * widths[1] // (widths[1] + widths[2]))
+        widths[1:3] = [share, max(MIN_PATH_WIDTH, room - share)]
+    for row in rows:
+        row[1] = shorten_middle(row[1], widths[1])
+        if len(headers) == 5:
+            row[2] = shorten_middle(row[2], widths[2])
+
+
 def print_table(results: Iterable[FileResult], out: Console) -> None:
-    """The human results table on stdout: status, path, remote path, size, URL or reason."""
-    table = Table(show_edge=False, pad_edge=False, box=None)
-    for column in ("status", "path", "remote path", "size", "url / reason"):
-        table.add_column(column, overflow="fold")
-    for f in results:
-        table.add_row(
+    """The human results table on stdout: status, path, remote path, size, URL or reason.
+
+    URLs are kept whole (they are meant to be copied); when the table is wider than the
+    terminal, paths are shortened in the middle instead of wrapped mid-word.
+    """
+    headers = ["status", "path", "remote path", "size", "url / reason"]
+    rows = [
+        [
             f.status.value,
             printable(f.path),
             printable(f.remote_path),
-            format_size(f.size),
+            _size_text(f),
             printable(f.url or f.reason or ""),
-        )
-    out.print(table)
+        ]
+        for f in results
+    ]
+    _fit_paths(rows, headers, out.width)
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(header, no_wrap=True, overflow="ignore", min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    # A URL longer than the terminal stays whole: the line wraps instead of the URL.
+    total = max(out.width, sum(widths) + GAP * (len(widths) - 1))
+    if out.is_terminal:
+        out.print(table, crop=False, width=total)
+        return
+    with out.capture() as captured:
+        out.print(table, crop=False, width=total)
+    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    out.file.flush()
 
 
 def render_error(err: Console, exc: ImageKitCLIError | str, debug_hint: bool = True) -> None:

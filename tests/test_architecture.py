@@ -26,6 +26,8 @@ ALLOWED = {
     "ui": {"report", "errors", "limits", "text"},
     "url_map": {"errors", "files", "planning", "report"},
     "manifest": {"errors", "planning", "runner"},
+    "report_read": {"errors", "report"},
+    "json_shapes": {"errors"},
     "runner": {
         "errors",
         "auth",

@@ -11,10 +11,10 @@ from imagekit_cli.report import (
     FileResult,
     RunReport,
     Status,
-    merge_reports,
     render,
     write_report,
 )
+from imagekit_cli.report_read import merge_reports
 
 
 def _results() -> list[FileResult]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.conftest import PRIVATE_KEY, PUBLIC_KEY, make_file
+from tests.conftest import PRIVATE_KEY, PUBLIC_KEY, CliRecorder, make_file
 from tests.fake_imagekit import FakeState
 
 
@@ -72,3 +73,23 @@ def test_config_init_prompts_without_echo(tmp_path: Path) -> None:
     assert PUBLIC_KEY in out  # the public key is echoed as usual
     assert PRIVATE_KEY in config.read_text()
     assert oct(config.stat().st_mode & 0o777) == "0o600"
+
+
+def test_delete_prompt_shows_its_choices_and_pauses_the_live_display(
+    fake: FakeState, cli: CliRecorder, tmp_path: Path
+) -> None:
+    for i in range(3):
+        make_file(tmp_path / "site" / f"{i}.jpg", 100, i)
+    for name in ("old-1.jpg", "old-2.jpg"):
+        make_file(tmp_path / "old" / name, 10)
+    env = {"IMAGEKIT_PRIVATE_KEY": PRIVATE_KEY, "IMAGEKIT_BASE_URL": fake.base_url}
+    assert cli("upload", str(tmp_path / "old"), "--folder", "/del", env=env).exit_code == 0
+    code, out = run_in_pty(["sync", str(tmp_path / "site"), "/del", "--delete"], env,
+                           typed=["y"], timeout=30)  # fmt: skip
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
+    assert code == 0, plain
+    assert "Delete them? [y/N]: " in plain
+    listing = plain[plain.index("have no local counterpart") : plain.index("[y/N]: ") + 7]
+    assert "━" not in listing  # the live display is paused: no bar drawn over the question
+    assert "/del/old-1.jpg" in listing
+    assert fake.stored_paths() == {f"/del/{i}.jpg" for i in range(3)}

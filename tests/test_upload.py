@@ -123,13 +123,14 @@ def test_retries_429_and_503_then_success(fake, env, cli: CliRecorder, tmp_path:
     reset = {"X-RateLimit-Reset": "50", "X-RateLimit-Limit": "10", "X-RateLimit-Interval": "1000"}
     fake.script("upload", (429, reset), (429, reset), (429, reset), (503, {}))
     report_path = tmp_path / "r.json"
-    result = cli("upload", str(tmp_path / "d"), "-j", "1", "--report", str(report_path), env=env)
+    args = ["-j", "1", "-v", "--report", str(report_path)]
+    result = cli("upload", str(tmp_path / "d"), *args, env=env)
     assert result.exit_code == 0, result.stderr
     files = {f["path"]: f for f in _report(report_path)["files"]}
     assert files[str(tmp_path / "d" / "a.jpg")]["attempts"] == 5
     assert files[str(tmp_path / "d" / "b.jpg")]["attempts"] == 1
     assert fake.stored_paths() == {"/a.jpg", "/b.jpg"}
-    assert "retry" in result.stderr
+    assert "retry" in result.stderr  # with -v, a line per retry
 
 
 def test_400_is_not_retried_and_others_still_upload(
@@ -218,7 +219,7 @@ def test_dry_run_sends_nothing_and_needs_no_key(fake: FakeState, cli, tmp_path, 
     [
         (["missing-dir"], "Error: Path 'missing-dir' does not exist. Check the spelling."),
         (["ok.jpg", "--custom-metadata", "{bad"], "Error: --custom-metadata is not valid JSON"),
-        (["ok.jpg", "--extensions", "{}"], "Error: --extensions must be a JSON an array"),
+        (["ok.jpg", "--extensions", "{}"], "Error: --extensions must be a JSON array"),
         (["ok.jpg", "--plan", "gold"], "Invalid value for '--plan'"),
         (["ok.jpg", "--folder", "/a/../b"], "Error: --folder '/a/../b' contains '..'."),
         (["ok.jpg", "--shard", "3/2"], "Error: --shard '3/2' must be K/N"),

@@ -16,6 +16,7 @@ from imagekit_cli.cli.completion import completion
 from imagekit_cli.cli.config_cmd import config_group
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.ls import ls
+from imagekit_cli.cli.options import add_global_options
 from imagekit_cli.cli.pipeline import merge_url_maps_command
 from imagekit_cli.cli.report_cmd import report_group
 from imagekit_cli.cli.sync import sync
@@ -26,6 +27,13 @@ from imagekit_cli.ui import make_consoles, render_error
 
 class ImageKitGroup(click.Group):
     """A click group whose ``invoke`` is the error boundary."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """``imagekit`` alone prints its help and exits 0, as ``gh`` and ``git`` do."""
+        if not args and ctx.parent is None:
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; typed errors become one line and an exit code."""
@@ -110,6 +118,16 @@ cli.add_command(config_group)
 cli.add_command(completion)
 cli.add_command(report_group)
 report_group.add_command(merge_url_maps_command)
+
+
+def _leaves(command: click.Command) -> list[click.Command]:
+    if isinstance(command, click.Group):
+        return [leaf for sub in command.commands.values() for leaf in _leaves(sub)]
+    return [command]
+
+
+for _command in _leaves(cli):
+    add_global_options(_command)
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +15,69 @@ from imagekit_cli.errors import (
     CredentialsError,
     ImageKitCLIError,
     SigningError,
+    UsageError,
 )
 from imagekit_cli.limits import TypePolicy, parse_size
 from imagekit_cli.planning import Planner, PlanOptions, Selection, parse_shard
 from imagekit_cli.retry import RetryPolicy
 from imagekit_cli.runner import EngineSettings
 
+# (index variable, total variable, base of the index, CI system), in the order they are tried.
+CI_SHARD_VARIABLES = (
+    ("CI_NODE_INDEX", "CI_NODE_TOTAL", 1, "GitLab CI"),
+    ("CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL", 0, "CircleCI"),
+    ("BUILDKITE_PARALLEL_JOB", "BUILDKITE_PARALLEL_JOB_COUNT", 0, "Buildkite"),
+)
+K8S_INDEX = "JOB_COMPLETION_INDEX"
 
-def build_planner(settings: Settings, folder: str | None, opts: dict[str, Any]) -> Planner:
+
+def resolve_shard(text: str, env: Mapping[str, str]) -> tuple[int, int]:
+    """``--shard K/N``, ``auto`` (the CI system's parallel index) or ``auto/N`` (Kubernetes)."""
+    if text == "auto":
+        for index_var, total_var, base, system in CI_SHARD_VARIABLES:
+            if env.get(index_var, "").strip():
+                index = _shard_int(env, index_var)
+                return _shard(index - base + 1, _shard_int(env, total_var), f"{system} {index_var}")
+        names = ", ".join(f"{i}/{t} ({s})" for i, t, _, s in CI_SHARD_VARIABLES)
+        raise UsageError(
+            f"--shard auto: no parallel job index in the environment (looked for {names}).",
+            hint=f"Give --shard K/N, or --shard auto/N with {K8S_INDEX} (Kubernetes Indexed Job).",
+        )
+    prefix, sep, count = text.partition("/")
+    if prefix == "auto" and sep:
+        if not count.isdigit() or int(count) < 1:
+            raise UsageError(f"--shard '{text}': N must be a whole number >= 1, e.g. auto/4.")
+        return _shard(_shard_int(env, K8S_INDEX) + 1, int(count), K8S_INDEX)
+    return parse_shard(text)
+
+
+def _shard_int(env: Mapping[str, str], name: str) -> int:
+    value = env.get(name, "").strip()
+    if not value.isdigit():
+        shown = f"'{value}'" if value else "not set"
+        raise UsageError(f"--shard auto: {name} is {shown}; it must be a whole number.")
+    return int(value)
+
+
+def _shard(k: int, n: int, source: str) -> tuple[int, int]:
+    if not 1 <= k <= n:
+        raise UsageError(f"--shard auto: {source} gives shard {k} of {n}, which is out of range.")
+    return k, n
+
+
+def build_planner(
+    settings: Settings,
+    folder: str | None,
+    opts: dict[str, Any],
+    env: Mapping[str, str] | None = None,
+) -> Planner:
     """A Planner from the selection and type options shared by upload and sync."""
     policy = TypePolicy(
         plan=opts["plan"] or settings.plan,
         max_size=parse_size(opts["max_size"]) if opts["max_size"] else None,
         extra_extensions=frozenset(opts["allow_ext"]),
         any_type=opts["any_type"],
+        max_size_text=opts["max_size"],
     )
     selection = Selection(
         include=tuple(opts["include"]),
@@ -36,10 +87,32 @@ def build_planner(settings: Settings, folder: str | None, opts: dict[str, Any]) 
         hidden=opts["hidden"],
         follow_symlinks=opts["follow_symlinks"],
     )
-    shard = parse_shard(opts["shard"]) if opts["shard"] else None
+    environ = os.environ if env is None else env
+    shard = resolve_shard(opts["shard"], environ) if opts["shard"] else None
     return Planner(
         PlanOptions(folder or settings.folder, selection, policy, shard, opts.get("name"))
     )
+
+
+def check_stdin_list(paths: tuple[str, ...], stdin_text: str | None) -> None:
+    """``-`` with nothing on stdin is a mistake worth naming, not "No PATH given"."""
+    if "-" in paths and not (stdin_text or "").strip("\0\r\n\t "):
+        raise UsageError(
+            "'-' reads paths from stdin, but stdin held none.",
+            hint="Pipe a list in, e.g. find photos -name '*.jpg' | imagekit upload -",
+        )
+
+
+def check_signing(mode: str, settings: Settings) -> None:
+    """Before any work: ``--auth signature|jwt`` needs the public key, and a way to sign."""
+    if settings.private_key is None and not settings.auth_endpoint:
+        raise CredentialsError(
+            f"--auth {mode} signs each upload with the private key or asks a signing "
+            "backend, and neither is set.",
+            hint="Export IMAGEKIT_PRIVATE_KEY, or give --auth-endpoint URL "
+            "(or IMAGEKIT_AUTH_ENDPOINT).",
+        )
+    settings.require_public_key()
 
 
 def engine_settings(settings: Settings, opts: dict[str, Any]) -> EngineSettings:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
-from click.shell_completion import get_completion_class
+from click.shell_completion import CompletionItem, get_completion_class
+
+from imagekit_cli.config import PROFILE_KEYS
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_IMAGEKIT_COMPLETE"
@@ -14,6 +18,16 @@ def completion_script(root: click.Command, shell: str) -> str:
     cls = get_completion_class(shell)
     assert cls is not None
     return cls(root, {}, "imagekit", COMPLETE_VAR).source()
+
+
+def complete_paths(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Local files and folders, completed by the shell itself."""
+    return [CompletionItem(incomplete, type="file")]
+
+
+def complete_profile_keys(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """The settings a profile can hold."""
+    return [CompletionItem(key) for key in PROFILE_KEYS if key.startswith(incomplete)]
 
 
 @click.command()

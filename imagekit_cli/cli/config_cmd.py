@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from imagekit_cli.cli.completion import complete_profile_keys
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.config import (
     DEFAULT_PROFILE,
@@ -80,6 +81,11 @@ def init(app: AppContext, /) -> None:
         private, public, endpoint = lines[0], lines[1], lines[2]
     if not private:
         raise UsageError("No private key given.", hint="Type it at the prompt or pipe it in.")
+    if private.startswith("public_") and public.startswith("private_"):
+        raise UsageError(
+            "The two keys look swapped: the private key came second, the public key first.",
+            hint="Give the private key (private_...) first, then the public key (public_...).",
+        )
     check_key_shapes(private, public or None)
     profile["private_key"] = private
     if public:
@@ -92,7 +98,7 @@ def init(app: AppContext, /) -> None:
 
 
 @config_group.command(name="set")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_profile_keys)
 @click.argument("value")
 @click.pass_obj
 def set_value(app: AppContext, /, key: str, value: str) -> None:

@@ -14,7 +14,9 @@ from rich.table import Table
 
 from imagekit_cli.cli.common import open_client
 from imagekit_cli.cli.context import AppContext
-from imagekit_cli.cli.options import output_format_option, verbosity_options
+from imagekit_cli.cli.options import PanelCommand, output_format_option, verbosity_options
+from imagekit_cli.client import ImageKitClient
+from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import format_size
 from imagekit_cli.remote import RemoteFile, folder_path, list_tree
 from imagekit_cli.report import SCHEMA_VERSION
@@ -34,7 +36,18 @@ def _record(file: RemoteFile) -> dict[str, Any]:
     }
 
 
-@click.command(name="ls")
+async def _check_folder_exists(client: ImageKitClient, root: str) -> None:
+    """An empty listing of a folder that does not exist is an error, not "0 file(s)"."""
+    parent = root.rstrip("/").rpartition("/")[0] + "/"
+    _, siblings = await list_tree(client, parent, recursive=False)
+    if root not in siblings:
+        raise UsageError(
+            f"Remote folder {root} does not exist.",
+            hint=f"See what {parent} holds with 'imagekit ls {parent}'.",
+        )
+
+
+@click.command(name="ls", cls=PanelCommand)
 @click.argument("remote_folder", default="/")
 @click.option("-r", "--recursive", is_flag=True, help="Include files in every sub-folder.")
 @output_format_option
@@ -54,7 +67,10 @@ def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> 
 
     async def go() -> tuple[list[RemoteFile], list[str]]:
         async with open_client(app, settings) as client:
-            return await list_tree(client, root, recursive=recursive)
+            files, folders = await list_tree(client, root, recursive=recursive)
+            if not files and not folders and root != "/":
+                await _check_folder_exists(client, root)
+            return files, folders
 
     files, folders = asyncio.run(go())
     files.sort(key=lambda f: f.path)
@@ -78,19 +94,24 @@ def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> 
         writer.writerows(records)
         sys.stdout.write(buffer.getvalue())
     else:
-        table = Table(show_edge=False, pad_edge=False, box=None)
-        for column in ("name", "size", "updated", "url"):
-            table.add_column(column, overflow="fold")
-        if not recursive:
-            for folder in sorted(folders):
-                table.add_row(printable(folder[len(root) :]), "-", "", "")
-        for f in files:
-            name = f.path[len(root) :] if recursive else f.name
-            table.add_row(
-                *map(printable, (name, format_size(f.size), f.updated_at or "", f.url or ""))
-            )
-        app.out.print(table)
+        _print_table(app, root, recursive, files, folders)
     if output == "table":
         app.err.print(
             f"{len(files)} file(s) in {root}" + (" and below" if recursive else ""), markup=False
         )
+
+
+def _print_table(
+    app: AppContext, root: str, recursive: bool, files: list[RemoteFile], folders: list[str]
+) -> None:
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for column in ("name", "size", "updated"):
+        table.add_column(column, overflow="fold")
+    table.add_column("url", no_wrap=True, overflow="ignore")  # whole, to be copied
+    if not recursive:
+        for folder in sorted(folders):
+            table.add_row(printable(folder[len(root) :]), "-", "", "")
+    for f in files:
+        name = f.path[len(root) :] if recursive else f.name
+        table.add_row(*map(printable, (name, format_size(f.size), f.updated_at or "", f.url or "")))
+    app.out.print(table)

@@ -11,7 +11,7 @@ from imagekit_cli.auth import AUTH_MODES
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.limits import PLAN_LIMITS
 from imagekit_cli.report import OUTPUT_FORMATS
-from imagekit_cli.ui import PROGRESS_MODES
+from imagekit_cli.ui import PROGRESS_MODES, make_consoles
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,13 +111,16 @@ engine_options = _apply(
         click.option(
             "--dry-run",
             is_flag=True,
-            help="Show what would happen; send nothing and need no credentials.",
+            help="Show what would happen and change nothing. upload's needs no "
+            "credentials; sync's lists the remote folder, so it needs the key.",
         ),
         click.option(
             "--shard",
-            metavar="K/N",
+            metavar="K/N|auto",
             help="Only the K-th of N stable shards of the files (split a job across "
-            "N CI runners). Example: --shard 2/4.",
+            "N CI runners). auto: from GitLab, CircleCI or Buildkite's parallel job "
+            "variables; auto/N: from JOB_COMPLETION_INDEX (Kubernetes Indexed Job). "
+            "Example: --shard 2/4.",
         ),
     ]
 )
@@ -203,3 +206,77 @@ verbosity_options = _apply(
                           "command)."),
     ]
 )  # fmt: skip
+
+
+def _set_setting(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    app = ctx.find_object(AppContext)
+    if app is not None and value is not None and param.name:
+        app.flags[param.name] = value
+
+
+def _set_color(ctx: click.Context, param: click.Parameter, value: bool | None) -> None:
+    app = ctx.find_object(AppContext)
+    if app is not None and value is not None:
+        app.out, app.err = make_consoles(value)
+
+
+def global_options() -> list[click.Option]:
+    """The root group's settings, accepted after any sub-command too (``upload --profile x``)."""
+    return [
+        click.Option(["--profile"], metavar="NAME", expose_value=False, callback=_set_setting,
+                     help="Config profile to use (also before the command). "
+                          "Env: IMAGEKIT_PROFILE."),
+        click.Option(["--base-url"], metavar="URL", expose_value=False, callback=_set_setting,
+                     help="One base URL for the upload and media APIs (a proxy or test "
+                          "server; also before the command). Env: IMAGEKIT_BASE_URL."),
+        click.Option(["--color/--no-color"], default=None, expose_value=False,
+                     callback=_set_color,
+                     help="Force colour on or off (also before the command). Default: on a "
+                          "terminal, unless NO_COLOR is set."),
+    ]  # fmt: skip
+
+
+def add_global_options(command: click.Command) -> None:
+    """Give ``command`` the global options, and -v/-q/--debug if it lacks them."""
+    taken = {opt for param in command.params for opt in param.opts}
+    command.params.extend(p for p in global_options() if not taken & set(p.opts))
+    if "--verbose" not in taken:
+        verbosity_options(command)  # click's option decorators also accept a Command
+
+
+# Panels of ``--help``, by parameter name; anything not listed lands in "Options".
+PANELS: dict[str, tuple[str, ...]] = {
+    "What to upload": ("folder", "name", "nul", "resume_path", "dry_run", "shard"),
+    "Sync": ("delete", "yes", "max_delete", "checksum"),
+    "ImageKit fields": (
+        "tags", "unique_names", "overwrite", "overwrite_tags", "overwrite_ai_tags",
+        "overwrite_custom_metadata", "private", "draft", "custom_coordinates",
+        "custom_metadata", "extensions", "transformation", "webhook_url", "checks",
+        "description", "response_fields",
+    ),
+    "Filters": (
+        "include", "exclude", "ignore_files", "no_ignore", "hidden", "follow_symlinks",
+        "plan", "max_size", "allow_ext", "any_type",
+    ),
+    "Speed and retries": ("concurrency", "retries", "timeout", "fail_fast"),
+    "Authentication": ("auth", "auth_endpoint", "auth_header", "profile", "base_url"),
+    "Output": ("output", "report_path", "progress", "verbose", "quiet", "debug", "color"),
+}  # fmt: skip
+_PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
+
+
+class PanelCommand(click.Command):
+    """A command whose ``--help`` groups its options into titled panels."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """One definition list per panel, in the order of ``PANELS``."""
+        panels: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            if record is not None:
+                panel = _PANEL_OF.get(param.name or "", "Options")
+                panels.setdefault(panel, []).append(record)
+        for title in [*PANELS, "Options"]:
+            if title in panels:
+                with formatter.section(title):
+                    formatter.write_dl(panels[title])

@@ -2,21 +2,62 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.report import (
     FanoutReporter,
+    FileResult,
     JournalWriter,
     JsonlWriter,
+    NullReporter,
     Reporter,
     RunReport,
+    Status,
     render,
     write_report,
 )
-from imagekit_cli.ui import github_annotations, print_summary, print_table, step_summary
+from imagekit_cli.ui import (
+    PlainReporter,
+    github_annotations,
+    print_summary,
+    print_table,
+    step_summary,
+)
+
+TYPE_NOT_ALLOWED = "type not allowed"
+NO_EXTENSION = "(no extension)"
+
+
+class TypeSkips(NullReporter):
+    """Counts files skipped by the type filter, per extension, for one line at the end."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def finished(self, result: FileResult) -> None:
+        """Count a type skip."""
+        if result.status == Status.SKIPPED and result.reason == TYPE_NOT_ALLOWED:
+            suffix = PurePosixPath(result.path.replace("\\", "/")).suffix.lower()
+            self.counts[suffix or NO_EXTENSION] += 1
+
+    def line(self) -> str | None:
+        """``Skipped by type: 4 .heic, 1 .psd (not accepted by ImageKit's upload API); ...``."""
+        if not self.counts:
+            return None
+        ranked = self.counts.most_common()
+        listed = ", ".join(f"{n} {ext}" for ext, n in ranked)
+        named = [ext.lstrip(".") for ext, _ in ranked if ext != NO_EXTENSION][:3]
+        hint = " ".join(f"--allow-ext {ext}" for ext in named)
+        hint = f"add {hint}, or --any-type" if hint else "add --any-type"
+        return (
+            f"Skipped by type: {listed} (not among the types ImageKit's upload API takes); "
+            f"to send them anyway, {hint}."
+        )
 
 
 @dataclass
@@ -28,11 +69,14 @@ class RunOutputs:
     keep_files: bool
     journal: JournalWriter | None = None
     stdout_lines: JsonlWriter | None = None
+    type_skips: TypeSkips = field(default_factory=TypeSkips)
+    lines_on_stderr: bool = False
 
     def reporter(self, ui: Reporter) -> Reporter:
-        """The UI reporter plus the streaming writers."""
+        """The UI reporter plus the streaming writers and the type-skip counter."""
+        self.lines_on_stderr = isinstance(ui, PlainReporter)
         streams = [w for w in (self.journal, self.stdout_lines) if w is not None]
-        return FanoutReporter(ui, *streams) if streams else ui
+        return FanoutReporter(ui, self.type_skips, *streams)
 
 
 def prepare_outputs(app: AppContext, output: str, report_path: str | None) -> RunOutputs:
@@ -70,11 +114,15 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
     elif outputs.report_path:
         write_report(report, Path(outputs.report_path))
     if outputs.output == "table":
-        if not app.quiet and report.files:
+        listed = outputs.lines_on_stderr and _same_stream(sys.stdout, sys.stderr)
+        if not app.quiet and report.files and not listed:
             print_table(report.files, app.out)
     elif outputs.output != "jsonl":
         sys.stdout.write(render(report, outputs.output))
         sys.stdout.flush()
+    type_line = outputs.type_skips.line()
+    if type_line:
+        app.err.print(type_line, markup=False, highlight=False, soft_wrap=True)
     print_summary(report, app.err, quiet=app.quiet)
     if app.env.get("GITHUB_ACTIONS") == "true":
         for line in github_annotations(report):
@@ -83,3 +131,13 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
         if summary_file:
             with open(summary_file, "a", encoding="utf-8") as handle:
                 handle.write(step_summary(report))
+
+
+def _same_stream(first: object, second: object) -> bool:
+    """Whether two streams write to the same file or pipe (a CI log takes both)."""
+    try:
+        a = os.fstat(first.fileno())  # type: ignore[attr-defined]
+        b = os.fstat(second.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)

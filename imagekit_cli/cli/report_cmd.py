@@ -8,13 +8,9 @@ from pathlib import Path
 import click
 
 from imagekit_cli.cli.context import AppContext
-from imagekit_cli.cli.options import output_format_option
-from imagekit_cli.report import (
-    check_report_path,
-    merge_reports,
-    render,
-    write_report,
-)
+from imagekit_cli.cli.options import PanelCommand, output_format_option
+from imagekit_cli.report import check_report_path, render, write_report
+from imagekit_cli.report_read import merge_reports
 from imagekit_cli.ui import print_summary, print_table
 
 
@@ -28,7 +24,7 @@ def report_group() -> None:
     """
 
 
-@report_group.command()
+@report_group.command(cls=PanelCommand)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @output_format_option
 @click.option(
@@ -41,11 +37,16 @@ def report_group() -> None:
 def merge(
     app: AppContext, /, files: tuple[Path, ...], output: str, report_path: Path | None
 ) -> None:
-    """Combine .json/.jsonl reports (e.g. of N shards) into one; exit 1 if any file failed.
+    """Combine reports (e.g. of N shards) into one; exit 1 if any file failed.
+
+    Reads every format --report writes (.json, .jsonl, .csv, .xml JUnit), in any mix. A
+    file found in several reports (a shard and its re-run) counts once: the result of
+    the latest report wins.
 
     \b
     Example:
       imagekit report merge shard-1.json shard-2.json shard-3.json -o json > all.json
+      imagekit report merge shard-*.xml --report all.xml
     """
     if report_path is not None:
         check_report_path(report_path)

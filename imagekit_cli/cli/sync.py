@@ -15,6 +15,7 @@ from imagekit_cli.auth import BasicAuthSigner
 from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
+    PanelCommand,
     engine_options,
     output_options,
     selection_options,
@@ -24,6 +25,7 @@ from imagekit_cli.cli.options import (
 from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
+from imagekit_cli.planning import normalise_folder
 from imagekit_cli.remote import RemoteFile, SyncState, default_state_dir
 from imagekit_cli.report import RunReport, check_report_path
 from imagekit_cli.runner import SyncOptions, UploadOptions, run_sync
@@ -34,7 +36,7 @@ STATE_FILE = "sync-state.sqlite3"
 SHOWN_DELETES = 10
 
 
-@click.command()
+@click.command(cls=PanelCommand)
 @click.argument("local_dir", type=click.Path(path_type=str))
 @click.argument("remote_folder")
 @click.option(
@@ -80,6 +82,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     """
     if not os.path.isdir(local_dir):
         raise UsageError(f"LOCAL_DIR '{local_dir}' is not a folder.", hint="Check the path.")
+    normalise_folder(remote_folder, flag="REMOTE_FOLDER")  # names the argument, not --folder
     if opts["delete"] and opts["shard"]:
         raise UsageError(
             "--delete cannot be combined with --shard: each shard would delete the others' files.",
@@ -117,12 +120,13 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     def confirm(gone: Sequence[RemoteFile]) -> bool:
         if opts["yes"]:
             return True
-        app.err.print(f"{len(gone)} remote file(s) have no local counterpart:", markup=False)
-        for file in gone[:SHOWN_DELETES]:
-            app.err.print(f"  {file.path}", markup=False)
-        if len(gone) > SHOWN_DELETES:
-            app.err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
-        return click.confirm("Delete them?", default=False, err=True)
+        with reporter.paused():
+            app.err.print(f"{len(gone)} remote file(s) have no local counterpart:", markup=False)
+            for file in gone[:SHOWN_DELETES]:
+                app.err.print(f"  {file.path}", markup=False)
+            if len(gone) > SHOWN_DELETES:
+                app.err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
+            return click.confirm("Delete them?", default=False, err=True)
 
     async def go() -> None:
         nonlocal fatal

@@ -11,9 +11,18 @@ from typing import Any
 import click
 
 from imagekit_cli.auth import build_signer, parse_auth_headers
-from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, open_client
+from imagekit_cli.cli.common import (
+    build_planner,
+    check_signing,
+    check_stdin_list,
+    credentials_refused,
+    engine_settings,
+    open_client,
+)
+from imagekit_cli.cli.completion import complete_paths
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
+    PanelCommand,
     auth_options,
     engine_options,
     output_options,
@@ -24,11 +33,13 @@ from imagekit_cli.cli.options import (
 from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.cli.pipeline import manifest_option, url_map_option
 from imagekit_cli.errors import AuthenticationError, SigningError
+from imagekit_cli.json_shapes import check_extensions, check_transformation
 from imagekit_cli.manifest import check_inputs, plan_source
 from imagekit_cli.report import (
     RunReport,
     check_report_path,
 )
+from imagekit_cli.report_read import check_journal
 from imagekit_cli.runner import (
     UploadOptions,
     load_resume,
@@ -63,11 +74,13 @@ def upload_options(opts: dict[str, Any]) -> UploadOptions:
         ),
     )
     options.validate()
+    check_extensions(options.extensions)
+    check_transformation(options.transformation)
     return options
 
 
-@click.command()
-@click.argument("paths", nargs=-1)
+@click.command(cls=PanelCommand)
+@click.argument("paths", nargs=-1, shell_complete=complete_paths)
 @click.option("--folder", help="Remote folder to upload into. Default: /, or the profile's.")
 @click.option("--name", help="Remote file name, for a single file or URL.")
 @click.option("-0", "--null", "nul", is_flag=True, help="With '-': paths on stdin end with NUL.")
@@ -149,6 +162,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
       imagekit upload --manifest products.csv --url-map urls.json
     """
     stdin_text = sys.stdin.read() if "-" in paths else None
+    check_stdin_list(paths, stdin_text)
     sources = split_sources(paths, stdin_text, opts["nul"])
     settings = app.settings(
         auth_endpoint=opts["auth_endpoint"],
@@ -164,7 +178,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
     url_map = open_url_map(opts["url_map"], sources, dry_run=opts["dry_run"])
     if opts["report_path"]:
         check_report_path(Path(opts["report_path"]))
-    resume = load_resume(Path(opts["resume_path"])) if opts["resume_path"] else None
+    resume = load_resume(check_journal(Path(opts["resume_path"]))) if opts["resume_path"] else None
     auth_headers = parse_auth_headers(settings.auth_headers)
     engine = engine_settings(settings, opts)
     report = RunReport(
@@ -174,6 +188,8 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
     )
     if not opts["dry_run"] and opts["auth"] == "private-key":
         settings.require_private_key()
+    elif not opts["dry_run"]:
+        check_signing(opts["auth"], settings)
     mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
     reporter = make_reporter(mode, app.err, app.verbose)
     outputs = prepare_outputs(app, opts["output"], opts["report_path"])
