@@ -395,7 +395,8 @@ def _junit_properties(case: ElementTree.Element, result: FileResult) -> None:
     properties = ElementTree.SubElement(case, "properties")
     for name in JUNIT_PROPERTIES:
         if record[name] is not None:
-            ElementTree.SubElement(properties, "property", name=name, value=str(record[name]))
+            value = printable(str(record[name]))  # XML 1.0 has no escape for NUL or surrogates
+            ElementTree.SubElement(properties, "property", name=name, value=value)
 
 
 def write_report(report: RunReport, path: Path) -> None:
