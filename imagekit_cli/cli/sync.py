@@ -29,6 +29,7 @@ from imagekit_cli.planning import normalise_folder
 from imagekit_cli.remote import RemoteFile, SyncState, default_state_dir
 from imagekit_cli.report import RunReport, check_report_path
 from imagekit_cli.runner import SyncOptions, UploadOptions, run_sync
+from imagekit_cli.text import printable
 from imagekit_cli.ui import choose_progress, make_reporter
 from imagekit_cli.url_map import listening, open_url_map
 
@@ -123,7 +124,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
         with reporter.paused():
             app.err.print(f"{len(gone)} remote file(s) have no local counterpart:", markup=False)
             for file in gone[:SHOWN_DELETES]:
-                app.err.print(f"  {file.path}", markup=False)
+                app.err.print(f"  {printable(file.path)}", markup=False)
             if len(gone) > SHOWN_DELETES:
                 app.err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
             return click.confirm("Delete them?", default=False, err=True)
