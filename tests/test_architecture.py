@@ -20,7 +20,8 @@ ALLOWED = {
     "planning": {"errors", "config", "limits"},
     "client": {"errors", "auth", "config", "answers"},
     "retry": {"errors", "client"},
-    "remote": {"errors", "client", "planning", "config", "report", "retry"},
+    "remote": {"errors", "client", "planning", "config", "report", "retry", "sync_state"},
+    "sync_state": {"errors"},
     "engine": {"errors", "client", "retry", "report", "auth"},
     "report": {"errors", "files", "text"},
     "ui": {"report", "errors", "limits", "text"},
@@ -38,6 +39,18 @@ ALLOWED = {
         "retry",
         "remote",
         "limits",
+    },
+    "syncing": {
+        "errors",
+        "auth",
+        "client",
+        "engine",
+        "planning",
+        "report",
+        "retry",
+        "remote",
+        "runner",
+        "sync_state",
     },
 }
 THIRD_PARTY_HOME = {
