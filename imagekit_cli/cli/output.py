@@ -24,6 +24,7 @@ from imagekit_cli.report import (
     render,
     write_report,
 )
+from imagekit_cli.text import printable
 from imagekit_cli.ui import (
     PlainReporter,
     github_annotations,
@@ -80,7 +81,8 @@ class ErrorSkips(NullReporter):
         if not self.counts:
             return None
         total = sum(self.counts.values())
-        listed = ", ".join(f"{n} {reason}" for reason, n in self.counts.most_common())
+        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        listed = ", ".join(f"{n} {reason}" for reason, n in ranked)
         return (
             f"Not uploaded because of errors: {total} file(s) ({listed}); "
             "each is in the report with its reason."
@@ -153,7 +155,8 @@ def _step_summary_path(app: AppContext) -> str | None:
 
 def _warn_step_summary(app: AppContext, path: str, problem: str) -> None:
     app.err.print(
-        f"warning: cannot write the job summary to GITHUB_STEP_SUMMARY {path} ({problem}); "
+        f"warning: cannot write the job summary to GITHUB_STEP_SUMMARY {printable(path)} "
+        f"({problem}); "
         "the run goes on without it.",
         markup=False,
         highlight=False,
@@ -184,7 +187,7 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
         except OSError as exc:  # checked up front; this is the folder vanishing or a full disk
             outputs.report_lost = True
             app.err.print(
-                f"error: could not write --report {outputs.report_path} "
+                f"error: could not write --report {printable(outputs.report_path)} "
                 f"({exc.strerror or exc}); the results above are complete.",
                 markup=False,
                 highlight=False,
