@@ -168,4 +168,4 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
             url_map.write()
     if fatal is not None:
         raise fatal
-    click.get_current_context().exit(int(report.exit_code()))
+    click.get_current_context().exit(outputs.exit_code(report))
