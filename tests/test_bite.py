@@ -170,3 +170,23 @@ def test_rate_limited_uploads_share_one_pause_and_wait_what_the_server_says(
     hits = [r for r in fake.requests_of("upload") if r.status == 429]
     windows = 18 // 6
     assert 1 <= len(hits) <= 2 * (windows - 1) + 2, f"{len(hits)} 429s"
+
+
+def test_rate_limited_listing_waits_what_the_server_says(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    """The list API allows 5 calls a second; sync lists 13 folders with 4 workers. Waiting
+    the reset the server names costs a few 429s per window; backoff alone retries early."""
+    local = tmp_path / "local"
+    for i in range(12):
+        make_file(local / f"d{i}" / "a.txt", 20, i)
+    assert cli("sync", str(local), "/site", env=env).exit_code == 0
+    fake.faults.media_rate_limit = (5, 1000)
+    fake.reset_log()
+    result = cli("sync", str(local), "/site", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert fake.requests_of("upload") == []
+    lists = fake.requests_of("list")
+    hits = [r for r in lists if r.status == 429]
+    assert len(lists) - len(hits) == 13
+    assert 1 <= len(hits) <= 8, f"{len(hits)} 429s"  # 7 when the wait is honoured, 14 if not
