@@ -345,6 +345,8 @@ class FakeImageKit:
         if self.state.on_upload is not None:
             self.state.on_upload()
         fields, blob, size, sha, has_file_part = await self._read_form(request)
+        if self.state.faults.processing_latency:
+            await asyncio.sleep(self.state.faults.processing_latency)
         try:
             return self._store_upload(request, version, fields, blob, size, sha, has_file_part)
         except Reject:
