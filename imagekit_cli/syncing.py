@@ -205,3 +205,20 @@ async def _delete_batch(
             await call_with_retry(delete_one, policy, gate)
         done.add(file_id)
     return done
+
+
+async def delete_planned(
+    gone: Sequence[RemoteFile],
+    root: str,
+    max_delete: int | None,
+    report: RunReport,
+    reporter: Reporter,
+    client: ImageKitClient,
+    state: SyncState,
+    confirm: ConfirmDeletes,
+    policy: RetryPolicy,
+) -> None:
+    """Delete exactly ``gone`` (an applied plan's deletes) with the guards of sync's delete
+    phase: nothing after a failed upload, ``--max-delete``, the confirmation."""
+    await _delete_phase(gone, "", root, SyncOptions(True, max_delete), report, reporter, client,
+                        state, confirm, dry_run=False, policy=policy)  # fmt: skip

@@ -309,7 +309,7 @@ def summary_line(report: RunReport) -> str:
     else:
         parts.append(f"Uploaded {s['uploaded']}")
     parts += [f"skipped {s['skipped']}", f"failed {s['failed']}"]
-    if report.command == "sync":
+    if report.command in ("sync", "apply"):
         parts.append(f"deleted {s['deleted']}")
     duration = report.duration_s
     rate = s["uploaded"] / duration if duration > 0 else 0.0

@@ -72,9 +72,10 @@ def open_url_map(path: str | None, sources: Sequence[str], *, dry_run: bool) -> 
     return None if dry_run else UrlMap(Path(path), sources)
 
 
-def listening(reporter: Reporter, url_map: UrlMap | None) -> Reporter:
-    """``reporter``, plus the URL map when there is one."""
-    return reporter if url_map is None else FanoutReporter(reporter, url_map)
+def listening(reporter: Reporter, *listeners: Reporter | None) -> Reporter:
+    """``reporter``, plus the URL map (and any other listener) when there is one."""
+    present = [r for r in listeners if r is not None]
+    return FanoutReporter(reporter, *present) if present else reporter
 
 
 def render_url_map(urls: dict[str, str]) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from imagekit_cli import __version__
+from imagekit_cli.cli.apply import apply
 from imagekit_cli.cli.completion import completion
 from imagekit_cli.cli.config_cmd import config_group
 from imagekit_cli.cli.context import AppContext
@@ -113,6 +114,7 @@ def cli(
 
 cli.add_command(upload)
 cli.add_command(sync)
+cli.add_command(apply)
 cli.add_command(ls)
 cli.add_command(config_group)
 cli.add_command(completion)

@@ -261,7 +261,7 @@ def add_global_options(command: click.Command) -> None:
 # Panels of ``--help``, by parameter name; anything not listed lands in "Options".
 PANELS: dict[str, tuple[str, ...]] = {
     "What to upload": ("folder", "name", "nul", "resume_path", "dry_run", "shard"),
-    "Sync": ("delete", "yes", "max_delete", "checksum"),
+    "Sync": ("delete", "yes", "max_delete", "checksum", "plan_out", "max_age"),
     "ImageKit fields": (
         "tags", "unique_names", "overwrite", "overwrite_tags", "overwrite_ai_tags",
         "overwrite_custom_metadata", "private", "draft", "custom_coordinates",

@@ -1,14 +1,21 @@
-"""Options and the command of the pipeline features: ``--url-map``, ``--manifest``, and
-``imagekit report merge-url-maps``."""
+"""Options and the command of the pipeline features: ``--url-map``, ``--manifest``,
+``--plan-out`` and ``imagekit report merge-url-maps``."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import click
 
 from imagekit_cli.cli.context import AppContext
+from imagekit_cli.errors import UsageError
+from imagekit_cli.files import unwritable_reason
+from imagekit_cli.runner import UploadOptions
+from imagekit_cli.sync_plan import PlanWriter
+from imagekit_cli.syncing import SyncOptions
+from imagekit_cli.text import printable
 from imagekit_cli.url_map import merge_url_maps, render_url_map, write_url_map
 
 url_map_option = click.option(
@@ -20,6 +27,14 @@ url_map_option = click.option(
     "Not written by --dry-run.",
 )
 
+plan_out_option = click.option(
+    "--plan-out",
+    "plan_out",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Change nothing: write what sync would do (uploads with reasons, deletes, skips) "
+    "to PLAN as JSON, for review; imagekit apply PLAN then does exactly that.",
+)
+
 manifest_option = click.option(
     "--manifest",
     type=click.Path(dir_okay=False, path_type=str),
@@ -27,6 +42,36 @@ manifest_option = click.option(
     "Columns: path, folder, name, tags, custom_metadata, description, private, draft; a "
     "row's values override the flags for its file.",
 )
+
+
+def open_plan_out(
+    path: str | None, local_dir: str, folder: str, options: UploadOptions, sync: SyncOptions
+) -> PlanWriter | None:
+    """The plan ``sync --plan-out`` fills from its dry run, or None; an unwritable path is
+    refused before anything is listed."""
+    if path is None:
+        return None
+    problem = unwritable_reason(Path(path))
+    if problem:
+        raise UsageError(
+            f"--plan-out {path}: cannot write there ({problem}).",
+            hint="Give a path in a folder you can write to.",
+        )
+    return PlanWriter(Path(path), local_dir, folder, options, dataclasses.asdict(sync))
+
+
+def plan_written(app: AppContext, plan: PlanWriter | None) -> None:
+    """Write the plan and say what it holds."""
+    if plan is None:
+        return
+    plan.write()
+    counts = plan.counts()
+    app.err.print(
+        f"Plan written to {printable(str(plan.path))}: {counts['upload']} upload(s), "
+        f"{counts['delete']} delete(s), {counts['skip']} skipped, {counts['fail']} failed. "
+        f"Apply it with: imagekit apply {printable(str(plan.path))}",
+        markup=False, highlight=False, soft_wrap=True,
+    )  # fmt: skip
 
 
 @click.command(name="merge-url-maps")

@@ -23,7 +23,7 @@ from imagekit_cli.cli.options import (
     verbosity_options,
 )
 from imagekit_cli.cli.output import finish_run, prepare_outputs
-from imagekit_cli.cli.pipeline import url_map_option
+from imagekit_cli.cli.pipeline import open_plan_out, plan_out_option, plan_written, url_map_option
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
 from imagekit_cli.planning import normalise_folder
 from imagekit_cli.remote import RemoteFile
@@ -64,6 +64,7 @@ SHOWN_DELETES = 10
     "--checksum", is_flag=True, help="Hash every same-size file instead of trusting size and mtime."
 )
 @url_map_option
+@plan_out_option
 @selection_options
 @type_options
 @engine_options
@@ -82,7 +83,9 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
       imagekit sync ./public /site --dry-run
       imagekit sync ./public /site
       imagekit sync ./public /site --delete --yes --max-delete 50
+      imagekit sync ./public /site --delete --plan-out plan.json
     """
+    opts["dry_run"] = opts["dry_run"] or bool(opts["plan_out"])  # a plan is a dry run, kept
     if not os.path.isdir(local_dir):
         raise UsageError(f"LOCAL_DIR '{local_dir}' is not a folder.", hint="Check the path.")
     normalise_folder(remote_folder, flag="REMOTE_FOLDER")  # names the argument, not --folder
@@ -104,6 +107,10 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     planner = build_planner(settings, remote_folder, opts)
     engine = engine_settings(settings, opts)
     url_map = open_url_map(opts["url_map"], [local_dir], dry_run=opts["dry_run"])
+    upload_options = UploadOptions(overwrite=True)
+    sync_options = SyncOptions(opts["delete"], opts["max_delete"], opts["checksum"])
+    plan_out = open_plan_out(opts["plan_out"], local_dir, planner.folder, upload_options,
+                             sync_options)  # fmt: skip
     report = RunReport(
         "sync",
         dry_run=opts["dry_run"],
@@ -139,10 +146,10 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
                 runner = await run_sync(
                     planner,
                     local_dir,
-                    UploadOptions(overwrite=True),
-                    SyncOptions(opts["delete"], opts["max_delete"], opts["checksum"]),
+                    upload_options,
+                    sync_options,
                     report,
-                    listening(outputs.reporter(reporter), url_map),
+                    listening(outputs.reporter(reporter), url_map, plan_out),
                     client=client,
                     signer=signer,
                     engine=engine,
@@ -168,4 +175,5 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
             url_map.write()
     if fatal is not None:
         raise fatal
+    plan_written(app, plan_out)
     click.get_current_context().exit(outputs.exit_code(report))

@@ -1,0 +1,137 @@
+"""``imagekit apply PLAN`` as a library run: carry out a sync plan, and nothing else.
+
+Only the plan's uploads are sent (a file added to the tree since is not looked at), each
+only if its size and mtime are still those planned; only the plan's fileIds are deleted,
+with sync's guards (none after a failed upload, ``--max-delete``, the confirmation). Skips
+and planning failures are reported again as planned, so the report and the exit code read
+like the sync run the plan stands for; the sync state is updated as that run would.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from imagekit_cli.auth import Signer
+from imagekit_cli.client import ImageKitClient, UploadRequest
+from imagekit_cli.engine import Engine, UploadJob
+from imagekit_cli.planning import PlanItem, remote_folder
+from imagekit_cli.remote import list_tree
+from imagekit_cli.report import FanoutReporter, FileResult, Reporter, RunReport, Status
+from imagekit_cli.runner import EngineSettings, UploadOptions, dry_run_results
+from imagekit_cli.sync_plan import PlanEntry, SyncPlan
+from imagekit_cli.sync_state import SyncState
+from imagekit_cli.syncing import ConfirmDeletes, StateRecorder, delete_planned
+
+CHANGED = "changed since the plan"
+GONE_REMOTE = "no longer on the remote; nothing to delete"
+PLANNED_DELETE = "delete: planned"
+
+
+def shown_path(plan: SyncPlan, entry: PlanEntry) -> str:
+    """The path a result shows: the local file as sync names it, or the remote path."""
+    return os.path.join(plan.local_root, entry.local) if entry.local else entry.remote_path
+
+
+def plan_work(plan: SyncPlan) -> Iterator[UploadJob | FileResult]:
+    """The plan's uploads as jobs (or failures, if the file changed), its skips and
+    failures as results; deletes come later, after every upload."""
+    for entry in plan.entries:
+        shown = shown_path(plan, entry)
+        if entry.action == "upload":
+            yield upload_job(entry, shown, plan.upload_options)
+        elif entry.action == "skip":
+            yield FileResult(shown, entry.remote_path, Status.SKIPPED, entry.reason, entry.size,
+                             url=entry.url)  # fmt: skip
+        elif entry.action == "fail":
+            yield _failed(entry, shown, entry.reason or "failed when planned")
+
+
+def _failed(entry: PlanEntry, shown: str, reason: str) -> FileResult:
+    return FileResult(shown, entry.remote_path, Status.FAILED, reason, entry.size,
+                      error={"status": None, "message": reason})  # fmt: skip
+
+
+def change_since_plan(entry: PlanEntry, path: str) -> tuple[str | None, float]:
+    """Why the file no longer is what was planned (None if it is), and its mtime."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"{CHANGED}: deleted", 0.0
+    except OSError as exc:
+        return f"{CHANGED}: {exc.strerror}", 0.0
+    if st.st_size != entry.size:
+        return f"{CHANGED}: size {entry.size} B, now {st.st_size} B", st.st_mtime
+    if st.st_mtime_ns != entry.mtime_ns:
+        return f"{CHANGED}: modified (mtime differs)", st.st_mtime
+    return None, st.st_mtime
+
+
+def upload_job(entry: PlanEntry, shown: str, options: UploadOptions) -> UploadJob | FileResult:
+    """The upload of one planned file, sent to the planned folder under its own name."""
+    change, mtime = change_since_plan(entry, shown)
+    if change is not None:
+        return _failed(entry, shown, change)
+    folder = entry.remote_path.rpartition("/")[0] + "/"
+    name = entry.local.rpartition("/")[2]
+    item = PlanItem(shown, entry.local, folder, name, entry.remote_path, local=shown,
+                    size=entry.size, mtime=mtime)  # fmt: skip
+    request = UploadRequest(options.fields_for(item), shown, entry.size, None)
+    return UploadJob(shown, entry.remote_path, request, mtime, entry.reason)
+
+
+def dry_run_apply(plan: SyncPlan, report: RunReport, reporter: Reporter) -> None:
+    """What ``apply`` would do, with no request sent: changed files show as failed."""
+    planned_deletes = [
+        FileResult(
+            e.remote_path,
+            e.remote_path,
+            Status.PLANNED,
+            PLANNED_DELETE,
+            e.size,
+            file_id=e.file_id,
+            version_id=e.version_id,
+        )
+        for e in plan.of("delete")
+    ]
+    for result in [*dry_run_results(plan_work(plan)), *planned_deletes]:
+        report.add(result)
+        reporter.finished(result)
+    reporter.planning_done()
+
+
+async def run_apply(
+    plan: SyncPlan,
+    report: RunReport,
+    reporter: Reporter,
+    *,
+    client: ImageKitClient,
+    signer: Signer,
+    engine: EngineSettings,
+    state: SyncState,
+    confirm: ConfirmDeletes,
+    max_delete: int | None,
+) -> Engine:
+    """Upload the plan's files, then delete its fileIds that are still there."""
+    root = remote_folder(plan.remote_folder)
+    runner = Engine(client, signer, FanoutReporter(reporter, StateRecorder(state, root)), report,
+                    concurrency=engine.concurrency, policy=engine.policy,
+                    fail_fast=engine.fail_fast,
+                    handle_signals=engine.handle_signals)  # fmt: skip
+    await runner.run(plan_work(plan))
+    deletes = plan.of("delete")
+    if not deletes or runner.control.stopping:
+        return runner
+    reporter.message("info", f"Listing {root} …")
+    files, _ = await list_tree(client, root, policy=engine.policy)
+    present = {f.file_id: f for f in files}
+    for entry in deletes:
+        if entry.file_id not in present:
+            gone = FileResult(entry.remote_path, entry.remote_path, Status.SKIPPED, GONE_REMOTE,
+                              entry.size, file_id=entry.file_id)  # fmt: skip
+            report.add(gone)
+            reporter.finished(gone)
+    doomed = [present[str(e.file_id)] for e in deletes if e.file_id in present]
+    await delete_planned(doomed, root, max_delete, report, reporter, client, state, confirm,
+                         engine.policy)  # fmt: skip
+    return runner

@@ -1,0 +1,192 @@
+"""``imagekit apply PLAN``: carry out a plan written by ``sync --plan-out``, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from imagekit_cli.applying import dry_run_apply, run_apply
+from imagekit_cli.auth import BasicAuthSigner
+from imagekit_cli.cli.common import credentials_refused, engine_settings, open_client
+from imagekit_cli.cli.context import AppContext
+from imagekit_cli.cli.options import PanelCommand, engine_options, output_options
+from imagekit_cli.cli.output import finish_run, prepare_outputs
+from imagekit_cli.cli.pipeline import url_map_option
+from imagekit_cli.cli.sync import STATE_FILE
+from imagekit_cli.config import Secret, Settings
+from imagekit_cli.errors import AuthenticationError, DeleteLimitError, ImageKitCLIError, UsageError
+from imagekit_cli.remote import RemoteFile
+from imagekit_cli.report import Reporter, RunReport, check_report_path
+from imagekit_cli.runner import EngineSettings
+from imagekit_cli.sync_plan import SyncPlan, check_age, parse_duration, read_plan
+from imagekit_cli.sync_state import SyncState, default_state_dir
+from imagekit_cli.text import printable
+from imagekit_cli.ui import choose_progress, make_reporter
+from imagekit_cli.url_map import listening, open_url_map
+
+SHOWN_DELETES = 10
+
+
+@click.command(cls=PanelCommand)
+@click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-y", "--yes", is_flag=True,
+    help="Do not ask before deleting; required for a plan with deletes outside a terminal.",
+)  # fmt: skip
+@click.option(
+    "--max-delete", type=click.IntRange(0), metavar="N",
+    help="Refuse the plan, sending nothing, if it deletes more than N files. "
+    "Default: the limit the plan was made with.",
+)  # fmt: skip
+@click.option(
+    "--max-age", default="24h", show_default=True, metavar="DURATION",
+    help="Refuse a plan older than this (e.g. 90m, 24h, 7d; 0: no limit).",
+)  # fmt: skip
+@url_map_option
+@engine_options
+@output_options
+@click.pass_obj
+def apply(app: AppContext, /, plan_path: Path, **opts: Any) -> None:
+    """Carry out PLAN, written by sync --plan-out: its uploads and deletes, nothing else.
+
+    A file added to the tree since planning is not uploaded; a planned file whose size or
+    mtime changed since fails ("changed since the plan", exit 1); only the planned fileIds
+    are deleted. Run it from the folder sync was run from.
+
+    \b
+    Examples:
+      imagekit sync ./public /site --delete --plan-out plan.json
+      imagekit apply plan.json --yes
+    """
+    plan = _checked_plan(app, plan_path, opts)
+    settings = app.settings(concurrency=opts["concurrency"])
+    if not opts["dry_run"]:
+        settings.require_private_key()  # before any work, as sync does
+    engine = engine_settings(settings, opts)
+    url_map = open_url_map(opts["url_map"], [plan.local_root], dry_run=opts["dry_run"])
+    report = RunReport("apply", dry_run=opts["dry_run"], target={
+        "plan": str(plan_path), "folder": plan.remote_folder, "local": plan.local_root,
+        "base_url": settings.base_url,
+    })  # fmt: skip
+    base = settings.base_url or "https://api.imagekit.io"
+    state = SyncState(default_state_dir(app.env) / STATE_FILE, base, plan.remote_folder)
+    reporter = make_reporter(choose_progress(opts["progress"], app.err, app.quiet, app.in_ci),
+                             app.err, app.verbose)  # fmt: skip
+    outputs = prepare_outputs(app, opts["output"], opts["report_path"])
+    report.keep_files = outputs.keep_files
+    listener = listening(outputs.reporter(reporter), url_map)
+    fatal: ImageKitCLIError | None = None
+    try:
+        with reporter:
+            if opts["dry_run"]:
+                dry_run_apply(plan, report, listener)
+            else:
+                run = _Run(app, settings, engine, reporter.paused, opts)
+                key = settings.require_private_key()
+                fatal = asyncio.run(run.apply(plan, report, listener, state, key))
+    finally:
+        state.close()
+        finish_run(app, report, outputs)
+        if url_map is not None:
+            url_map.write()
+    if fatal is not None:
+        raise fatal
+    click.get_current_context().exit(outputs.exit_code(report))
+
+
+# A plan is sharded when it is made (sync --shard K/N --plan-out plan-K.json), not applied.
+apply.params = [p for p in apply.params if p.name != "shard"]
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one apply run needs to talk to ImageKit and to the person at the terminal."""
+
+    app: AppContext
+    settings: Settings
+    engine: EngineSettings
+    paused: Callable[[], AbstractContextManager[None]]
+    opts: dict[str, Any]
+
+    async def apply(
+        self,
+        plan: SyncPlan,
+        report: RunReport,
+        listener: Reporter,
+        state: SyncState,
+        key: Secret,
+    ) -> ImageKitCLIError | None:
+        """Run the plan; the error that stopped it, if any."""
+        async with open_client(self.app, self.settings, self.engine) as client:
+            try:
+                runner = await run_apply(
+                    plan, report, listener, client=client, signer=BasicAuthSigner(key),
+                    engine=self.engine, state=state, confirm=self.confirm,
+                    max_delete=_max_delete(plan, self.opts),
+                )  # fmt: skip
+            except AuthenticationError as exc:
+                return credentials_refused(exc, self.settings)
+            except ImageKitCLIError as exc:
+                return exc
+        if isinstance(runner.control.fatal, AuthenticationError):
+            return credentials_refused(runner.control.fatal, self.settings)
+        return None
+
+    def confirm(self, gone: Sequence[RemoteFile]) -> bool:
+        """``--yes``, or ask, listing the first few files."""
+        if self.opts["yes"]:
+            return True
+        err = self.app.err
+        with self.paused():
+            err.print(f"The plan deletes {len(gone)} remote file(s):", markup=False)
+            for file in gone[:SHOWN_DELETES]:
+                err.print(f"  {printable(file.path)}", markup=False)
+            if len(gone) > SHOWN_DELETES:
+                err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
+            return click.confirm("Delete them?", default=False, err=True)
+
+
+def _checked_plan(app: AppContext, plan_path: Path, opts: dict[str, Any]) -> SyncPlan:
+    """The plan, refused (exit 2, nothing sent) if unreadable, stale, or not runnable here."""
+    parse_duration(opts["max_age"])  # a bad flag is named before the file is read
+    plan = read_plan(plan_path)
+    check_age(plan, plan_path, opts["max_age"])
+    if not os.path.isdir(plan.local_root):
+        raise UsageError(
+            f"Plan {plan_path}: its local folder '{plan.local_root}' is not a folder here.",
+            hint="Run apply from the folder sync --plan-out was run from.",
+        )
+    deletes = len(plan.of("delete"))
+    limit = _max_delete(plan, opts)
+    if limit is not None and deletes > limit:
+        raise DeleteLimitError(
+            f"Plan {plan_path} deletes {deletes} remote files, more than --max-delete "
+            f"{limit}; nothing was sent.",
+            hint="Review the plan, or raise --max-delete.",
+        )
+    interactive = sys.stdin.isatty() and app.err.is_terminal
+    if deletes and not opts["yes"] and not interactive and not opts["dry_run"]:
+        raise UsageError(
+            f"Plan {plan_path} deletes {deletes} remote file(s): that needs --yes when not "
+            "run from a terminal.",
+            hint="Add --yes (and consider --max-delete N).",
+        )
+    if opts["report_path"]:
+        check_report_path(Path(opts["report_path"]))
+    return plan
+
+
+def _max_delete(plan: SyncPlan, opts: dict[str, Any]) -> int | None:
+    """``--max-delete``, else the limit the plan was made with."""
+    if opts["max_delete"] is not None:
+        return int(opts["max_delete"])
+    planned = plan.sync.get("max_delete")
+    return planned if isinstance(planned, int) and not isinstance(planned, bool) else None

@@ -1,0 +1,286 @@
+"""Reviewable sync plans: the file ``sync --plan-out`` writes and ``imagekit apply`` reads.
+
+A plan is the outcome of a sync dry run, kept: every local file the run would upload (with
+its size and mtime in nanoseconds, so ``apply`` can tell it changed since), every remote
+file it would delete (by fileId), every skip with its reason, and the options that shape
+the uploads. It is one JSON object, an item a line so a pull request diff reads well::
+
+    {"schema_version": 1, "kind": "imagekit-sync-plan", "created": "…Z",
+     "local_root": "public", "remote_folder": "/site/", "sync": {…},
+     "upload_options": {…}, "summary": {"upload": 2, …}, "items": [
+      {"action": "upload", "local": "a.jpg", "remote_path": "/site/a.jpg", "size": 5,
+       "mtime_ns": 1700000000000000000, "reason": "new file"}, …]}
+
+``local`` is relative to ``local_root`` (as given to sync, so a plan made in a checkout
+applies in another checkout of the same tree); deletes carry ``file_id`` and
+``remote_path``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagekit_cli.errors import ImageKitCLIError, UsageError
+from imagekit_cli.files import write_atomic
+from imagekit_cli.planning import remote_folder
+from imagekit_cli.report import FileResult, NullReporter, Status, utc_stamp
+from imagekit_cli.report_read import parse_stamp
+from imagekit_cli.runner import UploadOptions
+from imagekit_cli.text import printable
+
+SCHEMA_VERSION = 1
+KIND = "imagekit-sync-plan"
+ACTIONS = ("upload", "delete", "skip", "fail")
+DEFAULT_MAX_AGE_S = 24 * 3600.0
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "upload": {"local": str, "remote_path": str, "size": int, "mtime_ns": int},
+    "delete": {"file_id": str, "remote_path": str},
+    "skip": {"local": str, "remote_path": str},
+    "fail": {"local": str, "remote_path": str},
+}
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One planned action. ``local`` is relative to the plan's root (empty for deletes)."""
+
+    action: str
+    local: str
+    remote_path: str
+    size: int = 0
+    mtime_ns: int = 0
+    reason: str | None = None
+    file_id: str | None = None
+    version_id: str | None = None
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as written, without the keys that do not apply to its action."""
+        data = {k: v for k, v in dataclasses.asdict(self).items() if v not in (None, "")}
+        if self.action != "upload":
+            data.pop("mtime_ns", None)
+        return data
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """A plan read back: where it came from, the options, and its entries."""
+
+    created: float
+    local_root: str
+    remote_folder: str
+    upload_options: UploadOptions
+    sync: Mapping[str, Any]
+    entries: tuple[PlanEntry, ...]
+
+    def of(self, action: str) -> list[PlanEntry]:
+        """The entries of one action, in plan order."""
+        return [e for e in self.entries if e.action == action]
+
+
+@dataclass
+class PlanWriter(NullReporter):
+    """Listens to a sync dry run's results and writes them as a plan file."""
+
+    path: Path
+    local_root: str
+    remote_folder: str
+    upload_options: UploadOptions
+    sync: Mapping[str, Any]
+    entries: list[PlanEntry] = field(default_factory=list)
+
+    def finished(self, result: FileResult) -> None:
+        """Keep one result as an entry (a dry run reports planned, skipped and failed)."""
+        entry = self.entry(result)
+        if entry is not None:
+            self.entries.append(entry)
+
+    def entry(self, result: FileResult) -> PlanEntry | None:
+        """The plan entry of a dry-run result; None for what a plan does not carry (a
+        folder delete, which ``apply`` leaves to a later sync)."""
+        is_delete = (result.reason or "").startswith("delete")
+        if result.status == Status.PLANNED and is_delete:
+            if result.file_id is None:
+                return None
+            return PlanEntry("delete", "", result.remote_path, result.size, reason=result.reason,
+                             file_id=result.file_id, version_id=result.version_id)  # fmt: skip
+        local = self._relative(result.path)
+        if result.status == Status.PLANNED:
+            return PlanEntry("upload", local, result.remote_path, result.size,
+                             self._mtime_ns(result), result.reason)  # fmt: skip
+        action = "fail" if result.status == Status.FAILED else "skip"
+        return PlanEntry(action, printable(local), printable(result.remote_path), result.size,
+                         reason=result.reason, url=result.url)  # fmt: skip
+
+    def _relative(self, shown: str) -> str:
+        prefix = os.path.join(self.local_root, "")
+        return shown[len(prefix) :] if shown.startswith(prefix) else shown
+
+    def _mtime_ns(self, result: FileResult) -> int:
+        """The mtime the decision saw, in nanoseconds as ``os.stat`` gives it; if the file
+        changed since it was planned a moment ago, the float mtime, which ``apply`` will
+        then find changed."""
+        planned = round((result.mtime or 0.0) * 1e9)
+        try:
+            st = os.stat(result.path)
+        except OSError:
+            return planned
+        if st.st_size == result.size and abs(st.st_mtime_ns - planned) < 1000:
+            return st.st_mtime_ns
+        return planned
+
+    def counts(self) -> dict[str, int]:
+        """How many entries of each action."""
+        return {a: sum(1 for e in self.entries if e.action == a) for a in ACTIONS}
+
+    def write(self, created: float | None = None) -> None:
+        """Replace the plan file in one step."""
+        header = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": KIND,
+            "created": utc_stamp(time.time() if created is None else created),
+            "local_root": self.local_root,
+            "remote_folder": self.remote_folder,
+            "sync": dict(self.sync),
+            "upload_options": _options_dict(self.upload_options),
+            "summary": self.counts(),
+        }
+        head = json.dumps(header, ensure_ascii=False, indent=1)[:-2]
+        lines = ",\n  ".join(json.dumps(e.to_dict(), ensure_ascii=False) for e in self.entries)
+        text = (
+            f'{head},\n "items": [\n  {lines}\n ]\n}}\n'
+            if lines
+            else f'{head},\n "items": []\n}}\n'
+        )
+        try:
+            write_atomic(self.path, text)
+        except OSError as exc:
+            raise ImageKitCLIError(
+                f"Cannot write --plan-out {self.path}: {exc.strerror}.",
+                hint="Check the folder exists and is writable.",
+            ) from None
+
+
+def _options_dict(options: UploadOptions) -> dict[str, Any]:
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()
+    }
+
+
+def read_plan(path: Path) -> SyncPlan:
+    """A plan written by ``sync --plan-out``; a UsageError naming the file if it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"Cannot read plan {path}: {exc.strerror}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _malformed(path, "not valid JSON") from None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise _malformed(path, "not a sync plan")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UsageError(
+            f"Plan {path} has schema_version {version!r}; this imagekit-cli reads "
+            f"{SCHEMA_VERSION}.",
+            hint="Write the plan again with this version's sync --plan-out.",
+        )
+    created = parse_stamp(data.get("created"))
+    root, folder, sync = data.get("local_root"), data.get("remote_folder"), data.get("sync")
+    items = data.get("items")
+    if created is None or not isinstance(root, str) or not isinstance(folder, str):
+        raise _malformed(path, "created, local_root or remote_folder is missing")
+    if not isinstance(sync, dict) or not isinstance(items, list):
+        raise _malformed(path, "sync or items is missing")
+    options = _read_options(path, data.get("upload_options"))
+    entries = tuple(_read_entry(path, n, item) for n, item in enumerate(items, 1))
+    inside = remote_folder(folder)
+    for number, entry in enumerate(entries, 1):
+        local_parts = entry.local.replace("\\", "/").split("/")
+        if os.path.isabs(entry.local) or ".." in local_parts:
+            raise _malformed(path, f"item {number}: local path {entry.local!r} leaves local_root")
+        if not entry.remote_path.startswith(inside) or "/../" in entry.remote_path:
+            raise _malformed(path, f"item {number}: {entry.remote_path!r} is outside {inside}")
+    return SyncPlan(created, root, folder, options, sync, entries)
+
+
+def _read_options(path: Path, data: Any) -> UploadOptions:
+    known = {f.name: f for f in dataclasses.fields(UploadOptions)}
+    if not isinstance(data, dict) or not set(data) <= set(known):
+        raise _malformed(path, "upload_options is not a set of upload options")
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        options = UploadOptions(**values)
+        options.validate()
+    except (TypeError, UsageError) as exc:
+        raise _malformed(path, f"upload_options: {exc}") from None
+    return options
+
+
+def _read_entry(path: Path, number: int, item: Any) -> PlanEntry:
+    action = item.get("action") if isinstance(item, dict) else None
+    if action not in _FIELDS:
+        raise _malformed(path, f"item {number} has no known action")
+    for key, kind in _FIELDS[action].items():
+        value = item.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise _malformed(path, f"item {number} ({action}) lacks a valid {key}")
+    known = {f.name for f in dataclasses.fields(PlanEntry)}
+    extra = set(item) - known
+    if extra:
+        raise _malformed(path, f"item {number} has unknown key {sorted(extra)[0]}")
+    defaults = {"local": "", "size": 0}
+    try:
+        return PlanEntry(**{**defaults, **item})
+    except TypeError as exc:
+        raise _malformed(path, f"item {number}: {exc}") from None
+
+
+def _malformed(path: Path, detail: str) -> UsageError:
+    return UsageError(
+        f"Plan {path} is malformed ({detail}).",
+        hint="Write it again with imagekit sync LOCAL REMOTE --plan-out PLAN.",
+    )
+
+
+def parse_duration(text: str, flag: str = "--max-age") -> float:
+    """``90s``, ``15m``, ``24h``, ``7d``, ``2w`` or plain seconds, as seconds; ``0`` is 0."""
+    value = text.strip().lower()
+    unit = value[-1:] if value[-1:] in _UNITS else "s"
+    number = value[:-1] if value[-1:] in _UNITS else value
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        seconds = -1.0
+    if not number or seconds < 0 or seconds != seconds:
+        raise UsageError(
+            f"{flag} '{text}' is not a duration.", hint="Give e.g. 90m, 24h or 7d (0: no limit)."
+        )
+    return seconds
+
+
+def check_age(plan: SyncPlan, path: Path, max_age: str, now: float | None = None) -> None:
+    """Refuse a plan older than ``--max-age`` (0: no limit): the tree and the remote folder
+    have likely moved on since it was reviewed."""
+    limit = parse_duration(max_age)
+    age = (time.time() if now is None else now) - plan.created
+    if limit > 0 and age > limit:
+        raise UsageError(
+            f"Plan {path} was made {_span(age)} ago ({utc_stamp(plan.created)}), more than "
+            f"--max-age {max_age}.",
+            hint="Plan again with sync --plan-out, or apply it anyway with --max-age 0.",
+        )
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g}{unit}"
+    return f"{seconds:.0f}s"

@@ -1,0 +1,226 @@
+"""Reviewable sync plans (#15): ``sync --plan-out`` and ``imagekit apply`` against the fake."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import CliRecorder, make_file
+from tests.fake_imagekit import FakeState
+
+
+def _tree(local: Path) -> None:
+    make_file(local / "a.jpg", 50, 1)
+    make_file(local / "b.jpg", 60, 2)
+    make_file(local / "sub" / "c.jpg", 70, 3)
+
+
+def _plan(cli: CliRecorder, env, local: Path, plan: Path, *args: str):
+    return cli("sync", str(local), "/site", "--plan-out", str(plan), "-o", "json", *args, env=env)
+
+
+def _apply(cli: CliRecorder, env, plan: Path, *args: str):
+    return cli("apply", str(plan), "-o", "json", *args, env=env)
+
+
+def _by_name(stdout: str) -> dict[str, dict[str, Any]]:
+    return {Path(f["path"]).name: f for f in json.loads(stdout)["files"]}
+
+
+def test_plan_out_sends_nothing_and_apply_uploads_exactly_the_plan(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _tree(local)
+    planned = _plan(cli, env, local, plan)
+    assert planned.exit_code == 0, planned.stderr
+    assert {r.kind for r in fake.requests} == {"list"}  # no upload, no delete
+    assert fake.stored_paths() == set()
+    data = json.loads(plan.read_text())
+    assert data["schema_version"] == 1
+    assert data["remote_folder"] == "/site/"
+    assert data["local_root"] == str(local)
+    assert data["upload_options"]["overwrite"] is True
+    uploads = {i["local"]: i for i in data["items"] if i["action"] == "upload"}
+    assert set(uploads) == {"a.jpg", "b.jpg", "sub/c.jpg"}
+    assert uploads["sub/c.jpg"]["remote_path"] == "/site/sub/c.jpg"
+    assert uploads["a.jpg"]["mtime_ns"] == (local / "a.jpg").stat().st_mtime_ns
+    assert {i["reason"] for i in uploads.values()} == {"new file"}
+    assert "Plan written to" in planned.stderr
+
+    make_file(local / "late.jpg", 40, 4)  # added after planning: not in the plan
+    fake.reset_log()
+    applied = _apply(cli, env, plan)
+    assert applied.exit_code == 0, applied.stderr
+    assert fake.stored_paths() == {"/site/a.jpg", "/site/b.jpg", "/site/sub/c.jpg"}
+    assert len(fake.uploads_ok()) == 3
+    results = _by_name(applied.stdout)
+    assert "late.jpg" not in results
+    assert results["a.jpg"]["status"] == "uploaded"
+    assert results["a.jpg"]["reason"] == "new file"
+
+    # The sync state was written as a sync run would: the next sync sees only late.jpg.
+    fake.reset_log()
+    again = cli("sync", str(local), "/site", "--dry-run", "-o", "json", env=env)
+    reasons = {n: (f["status"], f["reason"]) for n, f in _by_name(again.stdout).items()}
+    assert reasons["late.jpg"] == ("planned", "new file")
+    assert reasons["a.jpg"] == ("skipped", "unchanged")
+
+
+def test_file_changed_after_planning_fails(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _tree(local)
+    assert _plan(cli, env, local, plan).exit_code == 0
+    make_file(local / "a.jpg", 55, 9)  # size changed
+    later = time.time() + 30
+    os.utime(local / "b.jpg", (later, later))  # same size, mtime changed
+    fake.reset_log()
+    applied = _apply(cli, env, plan)
+    assert applied.exit_code == 1
+    results = _by_name(applied.stdout)
+    for name in ("a.jpg", "b.jpg"):
+        assert results[name]["status"] == "failed"
+        assert results[name]["reason"].startswith("changed since the plan"), results[name]
+    assert [r.fields["fileName"] for r in fake.uploads_ok()] == ["c.jpg"]
+    assert fake.stored_paths() == {"/site/sub/c.jpg"}
+
+
+def _synced_then_removed(fake: FakeState, env, cli: CliRecorder, local: Path) -> None:
+    _tree(local)
+    make_file(local / "d.jpg", 30, 5)
+    assert cli("sync", str(local), "/site", env=env).exit_code == 0
+    (local / "a.jpg").unlink()
+    (local / "d.jpg").unlink()
+    fake.reset_log()
+
+
+def test_planned_deletes_need_yes_and_respect_max_delete(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _synced_then_removed(fake, env, cli, local)
+    planned = _plan(cli, env, local, plan, "--delete")  # a plan needs no --yes
+    assert planned.exit_code == 0, planned.stderr
+    assert {r.kind for r in fake.requests} == {"list"}
+    deletes = [i for i in json.loads(plan.read_text())["items"] if i["action"] == "delete"]
+    assert sorted(d["remote_path"] for d in deletes) == ["/site/a.jpg", "/site/d.jpg"]
+    assert all(d["file_id"] == fake.file_at(d["remote_path"]).file_id for d in deletes)
+
+    fake.reset_log()
+    refused = _apply(cli, env, plan)
+    assert refused.exit_code == 2
+    assert "needs --yes when not run from a terminal" in refused.stderr
+    limited = _apply(cli, env, plan, "--yes", "--max-delete", "1")
+    assert limited.exit_code == 1
+    assert "deletes 2 remote files, more than --max-delete 1; nothing was sent" in limited.stderr
+    assert fake.requests == []
+    assert "/site/a.jpg" in fake.stored_paths()
+
+    make_file(local / "e.jpg", 20, 6)  # a new local file is not uploaded by apply
+    applied = _apply(cli, env, plan, "--yes", "--max-delete", "2")
+    assert applied.exit_code == 0, applied.stderr
+    assert fake.stored_paths() == {"/site/b.jpg", "/site/sub/c.jpg"}
+    assert fake.requests_of("upload") == []
+    statuses = {f["remote_path"]: f["status"] for f in json.loads(applied.stdout)["files"]}
+    assert statuses["/site/a.jpg"] == statuses["/site/d.jpg"] == "deleted"
+
+
+def test_planned_delete_already_gone_is_reported(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _synced_then_removed(fake, env, cli, local)
+    assert _plan(cli, env, local, plan, "--delete").exit_code == 0
+    with fake.lock:  # someone removed d.jpg in the media library meanwhile
+        fake.files.pop(fake.by_path.pop("/site/d.jpg"))
+    applied = _apply(cli, env, plan, "--yes")
+    assert applied.exit_code == 0, applied.stderr
+    results = {f["remote_path"]: f for f in json.loads(applied.stdout)["files"]}
+    assert results["/site/d.jpg"]["status"] == "skipped"
+    assert results["/site/d.jpg"]["reason"].startswith("no longer on the remote")
+    assert results["/site/a.jpg"]["status"] == "deleted"
+    assert fake.stored_paths() == {"/site/b.jpg", "/site/sub/c.jpg"}
+
+
+def test_stale_plan_refused_unless_max_age_allows(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _tree(local)
+    assert _plan(cli, env, local, plan).exit_code == 0
+    data = json.loads(plan.read_text())
+    two_days_ago = datetime.fromtimestamp(time.time() - 2 * 86400, UTC)
+    data["created"] = two_days_ago.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    plan.write_text(json.dumps(data))
+    fake.reset_log()
+    stale = _apply(cli, env, plan)
+    assert stale.exit_code == 2
+    assert f"Plan {plan} was made 2d ago" in stale.stderr
+    assert "more than --max-age 24h" in stale.stderr
+    assert "--max-age 36h" in _apply(cli, env, plan, "--max-age", "36h").stderr
+    assert _apply(cli, env, plan, "--max-age", "7d", "--dry-run").exit_code == 0
+    assert fake.requests == []
+    bad_flag = _apply(cli, env, plan, "--max-age", "soon")
+    assert bad_flag.exit_code == 2
+    assert "--max-age 'soon' is not a duration" in bad_flag.stderr
+    accepted = _apply(cli, env, plan, "--max-age", "0")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert len(fake.uploads_ok()) == 3
+
+
+def test_malformed_plan_exits_2_naming_the_file(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _tree(local)
+    assert _plan(cli, env, local, plan).exit_code == 0
+    good = json.loads(plan.read_text())
+    cases = {
+        "truncated": plan.read_text()[:40],
+        "future schema": json.dumps({**good, "schema_version": 99}),
+        "escaping item": json.dumps(
+            {**good, "items": [{**good["items"][0], "local": "../secret.jpg"}]}
+        ),
+        "remote outside": json.dumps(
+            {**good, "items": [{**good["items"][0], "remote_path": "/elsewhere/a.jpg"}]}
+        ),
+        "bad size": json.dumps({**good, "items": [{**good["items"][0], "size": "big"}]}),
+    }
+    fake.reset_log()
+    for case, text in cases.items():
+        bad = tmp_path / f"{case}.json"
+        bad.write_text(text)
+        result = _apply(cli, env, bad)
+        assert result.exit_code == 2, (case, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, (case, lines)
+        assert lines[0].startswith("Error: Plan "), (case, lines)
+        assert str(bad) in lines[0], case
+        assert "Traceback" not in result.stderr
+    assert fake.requests == []
+
+
+def test_apply_dry_run_and_url_map(fake: FakeState, env, cli: CliRecorder, tmp_path: Path) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _tree(local)
+    assert cli("sync", str(local), "/site", env=env).exit_code == 0
+    make_file(local / "new.jpg", 10, 7)
+    assert _plan(cli, env, local, plan).exit_code == 0
+    fake.reset_log()
+    dry = _apply(cli, env, plan, "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert fake.requests == []
+    assert _by_name(dry.stdout)["new.jpg"]["status"] == "planned"
+    urls = tmp_path / "urls.json"
+    applied = _apply(cli, env, plan, "--url-map", str(urls))
+    assert applied.exit_code == 0, applied.stderr
+    assert [r.fields["fileName"] for r in fake.uploads_ok()] == ["new.jpg"]
+    mapped = json.loads(urls.read_text())
+    assert set(mapped) == {"a.jpg", "b.jpg", "sub/c.jpg", "new.jpg"}
+    assert mapped["new.jpg"].endswith("/site/new.jpg")
