@@ -224,3 +224,51 @@ def test_apply_dry_run_and_url_map(fake: FakeState, env, cli: CliRecorder, tmp_p
     mapped = json.loads(urls.read_text())
     assert set(mapped) == {"a.jpg", "b.jpg", "sub/c.jpg", "new.jpg"}
     assert mapped["new.jpg"].endswith("/site/new.jpg")
+
+
+def test_planning_failure_carries_into_apply(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    make_file(local / "v 1" / "a.jpg", 30, 2)
+    make_file(local / "v_1" / "a.jpg", 31, 3)  # both would be stored at /site/v_1/a.jpg
+    planned = _plan(cli, env, local, plan)
+    assert planned.exit_code == 1
+    actions = sorted(i["action"] for i in json.loads(plan.read_text())["items"])
+    assert actions == ["fail", "upload"]
+    fake.reset_log()
+    applied = _apply(cli, env, plan)
+    assert applied.exit_code == 1
+    failed = [f for f in json.loads(applied.stdout)["files"] if f["status"] == "failed"]
+    assert len(failed) == 1
+    assert failed[0]["reason"].startswith("collides with")
+    assert len(fake.uploads_ok()) == 1
+
+
+def test_failure_at_apply_keeps_planned_deletes(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _synced_then_removed(fake, env, cli, local)
+    make_file(local / "new.jpg", 10, 8)
+    assert _plan(cli, env, local, plan, "--delete").exit_code == 0
+    make_file(local / "new.jpg", 12, 8)  # changed after planning: fails, so nothing is deleted
+    fake.reset_log()
+    applied = _apply(cli, env, plan, "--yes")
+    assert applied.exit_code == 1
+    assert "were not deleted" in applied.stderr
+    assert {"/site/a.jpg", "/site/d.jpg"} <= fake.stored_paths()
+    assert fake.requests_of("bulk_delete") == []
+    assert fake.requests_of("delete") == []
+
+
+def test_unwritable_plan_out_is_refused_before_listing(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    _tree(tmp_path / "local")
+    make_file(tmp_path / "afile", 3)
+    target = tmp_path / "afile" / "plan.json"
+    result = _plan(cli, env, tmp_path / "local", target)
+    assert result.exit_code == 2
+    assert f"--plan-out {target}: cannot write there" in result.stderr
+    assert fake.requests == []

@@ -60,11 +60,12 @@ def open_plan_out(
     return PlanWriter(Path(path), local_dir, folder, options, dataclasses.asdict(sync))
 
 
-def plan_written(app: AppContext, plan: PlanWriter | None) -> None:
-    """Write the plan and say what it holds."""
+def plan_written(app: AppContext, plan: PlanWriter | None, created: float) -> None:
+    """Write the plan, dated when its run started (when the remote was listed), and say
+    what it holds."""
     if plan is None:
         return
-    plan.write()
+    plan.write(created)
     counts = plan.counts()
     app.err.print(
         f"Plan written to {printable(str(plan.path))}: {counts['upload']} upload(s), "

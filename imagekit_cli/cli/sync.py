@@ -175,5 +175,5 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
             url_map.write()
     if fatal is not None:
         raise fatal
-    plan_written(app, plan_out)
+    plan_written(app, plan_out, report.started)
     click.get_current_context().exit(outputs.exit_code(report))
