@@ -142,6 +142,24 @@ def test_a_named_source_folder_that_is_a_link_is_walked(fake, env, cli, tmp_path
     assert fake.stored_paths() == {"/p/a.jpg"}
 
 
+def test_links_in_a_stdin_list_are_not_followed_unless_asked(fake, env, cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tree = _linked_tree(tmp_path)
+    listing = "".join(f"tree/{name}\n" for name in ("ok.jpg", "leak.jpg", "keys"))  # find tree
+    result = cli("upload", "-", "--folder", "/l", "-o", "json", env=env, input=listing)
+    assert result.exit_code == 0, result.stderr
+    reasons = {p: f["reason"] for p, f in _records(result.stdout).items()}
+    assert reasons == {
+        "tree/ok.jpg": None,
+        "tree/leak.jpg": "symlinked file (use --follow-symlinks)",
+        "tree/keys": "symlinked folder (use --follow-symlinks)",
+    }
+    assert fake.stored_paths() == {"/l/ok.jpg"}
+    named = cli("upload", str(tree / "alias.jpg"), "--folder", "/n", env=env)  # typed: as given
+    assert named.exit_code == 0, named.stderr
+    assert fake.stored_paths() == {"/l/ok.jpg", "/n/alias.jpg"}
+
+
 # --- 9a. our own outputs -------------------------------------------------------------
 
 
