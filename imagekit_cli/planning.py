@@ -80,6 +80,13 @@ def parse_shard(text: str) -> tuple[int, int]:
     raise UsageError(f"--shard '{text}' must be K/N with 1 <= K <= N, e.g. 2/4.")
 
 
+class ListedPath(str):
+    """A path read from a stdin list: found by a program, not typed, so a symlink among
+    them is skipped unless --follow-symlinks, as in a walked folder."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class PlanItem:
     """What will happen to one source file or URL."""
@@ -187,12 +194,22 @@ class Planner:
         """Yield an item for every candidate file of every source, in a stable order."""
         check_sources(sources, self.options.name)
         for source in sources:
+            name = self.options.name or os.path.basename(source)
             if is_url(source):
                 yield from self._keep(self._url_item(source))
+            elif isinstance(source, ListedPath) and os.path.islink(source):
+                follow = self.options.selection.follow_symlinks
+                reason = link_reason(source, None, "", follow)
+                if reason is not None:
+                    item = self._file_item(source, source, name, self.folder)
+                    yield from self._keep(_replace(item, "skip", reason))
+                elif os.path.isdir(source):
+                    yield from self._walk(Path(source), source)
+                else:
+                    yield from self._keep(self._file_item(source, source, name, self.folder))
             elif os.path.isdir(source):
                 yield from self._walk(Path(source), source)
             else:
-                name = self.options.name or os.path.basename(source)
                 yield from self._keep(self._file_item(source, source, name, self.folder))
 
     def plan_named(self, source: str, name: str, folder: str) -> Iterator[PlanItem]:
