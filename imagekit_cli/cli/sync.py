@@ -25,12 +25,11 @@ from imagekit_cli.cli.options import (
 from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
-from imagekit_cli.planning import normalise_folder
+from imagekit_cli.naming import normalise_folder
 from imagekit_cli.remote import RemoteFile
 from imagekit_cli.report import RunReport, check_report_path
-from imagekit_cli.runner import UploadOptions
 from imagekit_cli.sync_state import SyncState, default_state_dir
-from imagekit_cli.syncing import SyncOptions, run_sync
+from imagekit_cli.syncing import SyncOptions, run_sync, sync_upload_options
 from imagekit_cli.ui import choose_progress, make_reporter
 from imagekit_cli.url_map import listening, open_url_map
 
@@ -62,6 +61,17 @@ SHOWN_DELETES = 10
 @click.option(
     "--checksum", is_flag=True, help="Hash every same-size file instead of trusting size and mtime."
 )
+@click.option(
+    "--tags",
+    help="Set these comma-separated tags on the files sync uploads ('' clears them). "
+    "Default: a replaced file keeps its tags.",
+)
+@click.option(
+    "--custom-metadata",
+    metavar="JSON",
+    help="Set this customMetadata object on the files sync uploads. Default: a replaced "
+    "file keeps its custom metadata.",
+)
 @url_map_option
 @selection_options
 @type_options
@@ -85,6 +95,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     if not os.path.isdir(local_dir):
         raise UsageError(f"LOCAL_DIR '{local_dir}' is not a folder.", hint="Check the path.")
     normalise_folder(remote_folder, flag="REMOTE_FOLDER")  # names the argument, not --folder
+    upload_options = sync_upload_options(opts["tags"], opts["custom_metadata"])
     if opts["delete"] and opts["shard"]:
         raise UsageError(
             "--delete cannot be combined with --shard: each shard would delete the others' files.",
@@ -108,7 +119,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
         dry_run=opts["dry_run"],
         target={"folder": planner.folder, "local": local_dir, "base_url": settings.base_url},
     )
-    state = SyncState(
+    state = SyncState.open(
         default_state_dir(app.env) / STATE_FILE,
         settings.base_url or "https://api.imagekit.io",
         planner.folder,
@@ -119,15 +130,13 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     report.keep_files = outputs.keep_files
     fatal: ImageKitCLIError | None = None
 
-    def confirm(gone: Sequence[RemoteFile]) -> bool:
+    def confirm(gone: Sequence[RemoteFile], folders: Sequence[str]) -> bool:
         if opts["yes"]:
             return True
         with reporter.paused():
-            app.err.print(f"{len(gone)} remote file(s) have no local counterpart:", markup=False)
-            for file in gone[:SHOWN_DELETES]:
-                app.err.print(f"  {file.path}", markup=False)
-            if len(gone) > SHOWN_DELETES:
-                app.err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
+            _list_deletes(app, "remote file(s) have no local counterpart:", [f.path for f in gone])
+            _list_deletes(app, "remote folder(s) would be empty, with no local counterpart:",
+                          folders)  # fmt: skip
             return click.confirm("Delete them?", default=False, err=True)
 
     async def go() -> None:
@@ -138,7 +147,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
                 runner = await run_sync(
                     planner,
                     local_dir,
-                    UploadOptions(overwrite=True),
+                    upload_options,
                     SyncOptions(opts["delete"], opts["max_delete"], opts["checksum"]),
                     report,
                     listening(outputs.reporter(reporter), url_map),
@@ -168,3 +177,14 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(int(report.exit_code()))
+
+
+def _list_deletes(app: AppContext, what: str, paths: Sequence[str]) -> None:
+    """Show what a delete would remove, the first few by name."""
+    if not paths:
+        return
+    app.err.print(f"{len(paths)} {what}", markup=False)
+    for path in paths[:SHOWN_DELETES]:
+        app.err.print(f"  {path}", markup=False)
+    if len(paths) > SHOWN_DELETES:
+        app.err.print(f"  … and {len(paths) - SHOWN_DELETES} more", markup=False)
