@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageErro
 from imagekit_cli.naming import normalise_folder
 from imagekit_cli.remote import RemoteFile
 from imagekit_cli.report import RunReport, check_report_path
+from imagekit_cli.runner import UploadOptions
+from imagekit_cli.sync_delete import ConfirmDeletes
 from imagekit_cli.sync_state import SyncState, default_state_dir
 from imagekit_cli.syncing import SyncOptions, run_sync, sync_upload_options
 from imagekit_cli.ui import choose_progress, make_reporter
@@ -92,23 +95,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
       imagekit sync ./public /site
       imagekit sync ./public /site --delete --yes --max-delete 50
     """
-    if not os.path.isdir(local_dir):
-        raise UsageError(f"LOCAL_DIR '{local_dir}' is not a folder.", hint="Check the path.")
-    normalise_folder(remote_folder, flag="REMOTE_FOLDER")  # names the argument, not --folder
-    upload_options = sync_upload_options(opts["tags"], opts["custom_metadata"])
-    if opts["delete"] and opts["shard"]:
-        raise UsageError(
-            "--delete cannot be combined with --shard: each shard would delete the others' files.",
-            hint="Run --delete in one unsharded job.",
-        )
-    interactive = sys.stdin.isatty() and app.err.is_terminal
-    if opts["delete"] and not opts["yes"] and not interactive and not opts["dry_run"]:
-        raise UsageError(
-            "--delete needs --yes when not run from a terminal.",
-            hint="Add --yes (and consider --max-delete N).",
-        )
-    if opts["report_path"]:
-        check_report_path(Path(opts["report_path"]))
+    upload_options = _check_arguments(app, local_dir, remote_folder, opts)
     settings = app.settings(plan=opts["plan"], concurrency=opts["concurrency"])
     private_key = settings.require_private_key()
     planner = build_planner(settings, remote_folder, opts)
@@ -130,14 +117,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     report.keep_files = outputs.keep_files
     fatal: ImageKitCLIError | None = None
 
-    def confirm(gone: Sequence[RemoteFile], folders: Sequence[str]) -> bool:
-        if opts["yes"]:
-            return True
-        with reporter.paused():
-            _list_deletes(app, "remote file(s) have no local counterpart:", [f.path for f in gone])
-            _list_deletes(app, "remote folder(s) would be empty, with no local counterpart:",
-                          folders)  # fmt: skip
-            return click.confirm("Delete them?", default=False, err=True)
+    confirm = _confirmer(app, reporter.paused, opts["yes"])
 
     async def go() -> None:
         nonlocal fatal
@@ -188,3 +168,43 @@ def _list_deletes(app: AppContext, what: str, paths: Sequence[str]) -> None:
         app.err.print(f"  {path}", markup=False)
     if len(paths) > SHOWN_DELETES:
         app.err.print(f"  … and {len(paths) - SHOWN_DELETES} more", markup=False)
+
+
+def _check_arguments(
+    app: AppContext, local_dir: str, remote_folder: str, opts: dict[str, Any]
+) -> UploadOptions:
+    """Every check that needs no request; returns the upload fields of the sync."""
+    if not os.path.isdir(local_dir):
+        raise UsageError(f"LOCAL_DIR '{local_dir}' is not a folder.", hint="Check the path.")
+    normalise_folder(remote_folder, flag="REMOTE_FOLDER")  # names the argument, not --folder
+    if opts["delete"] and opts["shard"]:
+        raise UsageError(
+            "--delete cannot be combined with --shard: each shard would delete the others' files.",
+            hint="Run --delete in one unsharded job.",
+        )
+    interactive = sys.stdin.isatty() and app.err.is_terminal
+    if opts["delete"] and not opts["yes"] and not interactive and not opts["dry_run"]:
+        raise UsageError(
+            "--delete needs --yes when not run from a terminal.",
+            hint="Add --yes (and consider --max-delete N).",
+        )
+    if opts["report_path"]:
+        check_report_path(Path(opts["report_path"]))
+    return sync_upload_options(opts["tags"], opts["custom_metadata"])
+
+
+def _confirmer(
+    app: AppContext, paused: Callable[[], AbstractContextManager[None]], yes: bool
+) -> ConfirmDeletes:
+    """Asks before deleting (unless --yes), listing the first few files and folders."""
+
+    def confirm(gone: Sequence[RemoteFile], folders: Sequence[str]) -> bool:
+        if yes:
+            return True
+        with paused():
+            _list_deletes(app, "remote file(s) have no local counterpart:", [f.path for f in gone])
+            _list_deletes(app, "remote folder(s) would be empty, with no local counterpart:",
+                          folders)  # fmt: skip
+            return click.confirm("Delete them?", default=False, err=True)
+
+    return confirm
