@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,19 @@ def test_unwritable_state_dir_warns_and_sync_goes_on(fake: FakeState, env, cli, 
     os.utime(tmp_path / "site" / "a.txt", (time.time() + 5, time.time() + 5))
     again = _sync(cli, env, tmp_path / "site", "/s")  # sizes decide without state
     assert (again.exit_code, _summary(again)["uploaded"]) == (0, 0)
+
+
+def test_state_file_from_before_stored_paths_is_upgraded(
+    fake: FakeState, env, cli, tmp_path: Path, isolated_env: Path
+) -> None:
+    state_dir = isolated_env / "state"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(state_dir / "sync-state.sqlite3") as db:
+        db.execute("CREATE TABLE files (base_url TEXT, root TEXT, rel TEXT, size INT, mtime REAL,"
+                   " sha256 TEXT, file_id TEXT, version_id TEXT,"
+                   " PRIMARY KEY (base_url, root, rel))")  # fmt: skip
+    make_file(tmp_path / "site" / "a.txt", 10)
+    assert _sync(cli, env, tmp_path / "site", "/s").exit_code == 0
+    again = _sync(cli, env, tmp_path / "site", "/s")
+    assert (again.exit_code, _summary(again)["uploaded"]) == (0, 0)
+    assert "sync state" not in again.stderr

@@ -87,7 +87,8 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
 
     Unchanged files (same size, and the same content per the local sync state) are
     skipped, so re-running after any interruption finishes the job without re-uploading.
-    With --delete, remote files that no longer exist locally are removed.
+    With --delete, remote files that no longer exist locally are removed, and then the
+    remote folders left empty that have no local folder.
 
     \b
     Examples:
