@@ -403,6 +403,12 @@ class ImageKitClient:
         )
         await self._send(request)
 
+    async def delete_folder(self, folder_path: str) -> None:
+        """``DELETE /v1/folder``: the folder and everything in it."""
+        url, body = f"{self.api_base}/v1/folder", {"folderPath": folder_path}
+        await self._send(self._http.build_request("DELETE", url, json=body,
+                                                  headers=self._media_headers()))  # fmt: skip
+
     async def bulk_delete_batch(self, file_ids: Sequence[str]) -> list[str]:
         """One ``deleteByFileIds`` call of at most 100 ids; returns the ids deleted."""
         if not 0 < len(file_ids) <= BULK_DELETE_MAX:

@@ -135,7 +135,8 @@ def upload_options(opts: dict[str, Any]) -> UploadOptions:
     "--resume",
     "resume_path",
     type=click.Path(dir_okay=False, path_type=str),
-    help="Skip files an earlier run's .jsonl report records as uploaded (same size and mtime).",
+    help="Skip files an earlier run's .jsonl report records as uploaded to the same remote "
+    "path (same size and mtime).",
 )
 @manifest_option
 @url_map_option

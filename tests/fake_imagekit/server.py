@@ -27,6 +27,7 @@ from tests.fake_imagekit.state import (
     Version,
     iso_now,
     new_id,
+    sanitise_folder_segment,
     sanitise_name,
 )
 
@@ -428,7 +429,7 @@ class FakeImageKit:
         if fail is not None:
             raise Reject(fail[0], fail[1])
         folder = self._normalise_folder(fields.get("folder", "/"))
-        name = sanitise_name(raw_name)
+        name = state.faults.store_as.get(raw_name) or sanitise_name(raw_name)
         unique = fields.get("useUniqueFileName", "true") == "true"
         overwrite = fields.get("overwriteFile", "true") == "true"
         with state.lock:
@@ -453,6 +454,7 @@ class FakeImageKit:
                 stored = state.files[existing_id]
                 if len(stored.versions) >= MAX_VERSIONS:
                     raise Reject(400, "This file has reached the maximum number of versions.")
+            stored.apply_upload(fields, replacing=existing_id is not None)
             number = len(stored.versions) + 1
             version_id = stored.file_id if number == 1 else new_id()
             clean = {k: v for k, v in fields.items() if k not in V1_AUTH_FIELDS | {"token"}}
@@ -481,7 +483,7 @@ class FakeImageKit:
             raise Reject(400, "Your request contains invalid folder parameter.")
         if len(segments) > MAX_FOLDER_DEPTH:
             raise Reject(400, "Your request contains a folder nested deeper than 50 levels.")
-        clean = [sanitise_name(s) for s in segments]
+        clean = [sanitise_folder_segment(s) for s in segments]
         return "/" + "".join(f"{s}/" for s in clean)
 
     def _ensure_folders(self, folder: str) -> None:
@@ -500,15 +502,15 @@ class FakeImageKit:
             "filePath": stored.file_path,
             "url": f"{self.state.url_endpoint}{stored.file_path}",
             "fileType": "non-image",
-            "AITags": None,
+            "AITags": stored.ai_tags,
         }
         wanted = set(fields.get("responseFields", "").split(",")) - {""}
         gated: dict[str, Any] = {
-            "tags": fields["tags"].split(",") if fields.get("tags") else None,
+            "tags": stored.tags,
             "customCoordinates": fields.get("customCoordinates"),
             "isPrivateFile": fields.get("isPrivateFile") == "true",
             "isPublished": fields.get("isPublished", "true") == "true",
-            "customMetadata": json.loads(fields.get("customMetadata", "{}")),
+            "customMetadata": stored.custom_metadata,
             "embeddedMetadata": {},
             "metadata": {"size": v.size},
             "selectedFieldsSchema": {},
