@@ -40,14 +40,18 @@ def _tree(root: Path, count: int = COUNT) -> Path:
     return root
 
 
-def _upload(cli: CliRecorder, env: dict[str, str], root: Path, *extra: str) -> tuple[Any, dict]:
+def _upload(
+    cli: CliRecorder, env: dict[str, str], root: Path, *extra: str
+) -> tuple[Any, dict[str, Any]]:
     result = cli("upload", str(root), "--folder", "/lost", "-o", "json", "--progress", "none",
                  *extra, env=env)  # fmt: skip
     report = json.loads(result.stdout) if result.stdout.startswith("{") else {}
     return result, report
 
 
-def _assert_one_file_one_version_each(fake: FakeState, report: dict, unique: bool) -> None:
+def _assert_one_file_one_version_each(
+    fake: FakeState, report: dict[str, Any], unique: bool
+) -> None:
     paths = fake.stored_paths()
     assert len(paths) == COUNT, sorted(paths)
     for path in paths:
