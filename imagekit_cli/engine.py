@@ -23,6 +23,7 @@ from imagekit_cli.errors import (
     AnswerLostError,
     APIError,
     AuthenticationError,
+    BadRequestError,
     ExitCode,
     ImageKitCLIError,
     SigningError,
@@ -184,7 +185,7 @@ class Engine:
             sent += count
             self.reporter.progress(key, count)
 
-        tries = Tries(Target.of(job.remote_path, job.request.fields, job.request.size))
+        tries = Tries(Target.of(job.remote_path, job.request))
 
         async def attempt() -> UploadResponse:
             nonlocal sent
@@ -230,6 +231,10 @@ class Engine:
             )
         except AnswerLostError as exc:
             tries.lost = exc
+            raise
+        except BadRequestError:  # e.g. "already exists": maybe the lost attempt's file
+            if tries.lost is not None and (found := await self.lost_answers.find(tries)):
+                return found
             raise
         self.lost_answers.claim(response.body)
         return response

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagekit_cli.client import ImageKitClient, UploadResponse
+from imagekit_cli.client import ImageKitClient, UploadRequest, UploadResponse
 from imagekit_cli.errors import (
     AnswerLostError,
     CredentialsError,
@@ -53,15 +53,15 @@ class Target:
 
     folder: str  # "/a/b/", "/" for the root
     name: str
-    size: int
+    size: int | None  # None for a URL ImageKit fetches: its size is not known here
     unique: bool
 
     @classmethod
-    def of(cls, remote_path: str, fields: Mapping[str, str], size: int) -> Target:
-        """The target of an upload predicted to land at ``remote_path``."""
+    def of(cls, remote_path: str, request: UploadRequest) -> Target:
+        """The target of ``request``, predicted to land at ``remote_path``."""
         folder, _, name = remote_path.rpartition("/")
-        unique = fields.get("useUniqueFileName", "true") == "true"
-        return cls(folder + "/", name, size, unique)
+        unique = request.fields.get("useUniqueFileName", "true") == "true"
+        return cls(folder + "/", name, None if request.url else request.size, unique)
 
     def _stem_ext(self) -> tuple[str, str]:
         stem, dot, ext = self.name.rpartition(".")
@@ -75,7 +75,8 @@ class Target:
             name, when = f"name : {_quoted(stem + '_')}", "createdAt"
         else:
             name, when = f"name = {_quoted(self.name)}", "updatedAt"
-        return f'type = "file" AND {name} AND size = {self.size} AND {when} >= {_quoted(after)}'
+        size = "" if self.size is None else f" AND size = {self.size}"
+        return f'type = "file" AND {name}{size} AND {when} >= {_quoted(after)}'
 
     def matches(self, item: Mapping[str, Any], since: float) -> bool:
         """Whether a listed file is what this target's upload would have stored."""
@@ -86,7 +87,7 @@ class Target:
         when = str(item.get("createdAt" if self.unique else "updatedAt", ""))
         return (
             named
-            and item.get("size") == self.size
+            and self.size in (None, item.get("size"))
             and item.get("type", "file") == "file"
             and when >= iso_utc(since - CLOCK_SLACK_S)
         )

@@ -49,6 +49,18 @@ def _upload(
     return result, report
 
 
+def _lose_first_answer(fake: FakeState) -> None:
+    """Only the first upload is stored and then has its answer dropped."""
+    uploads = 0
+
+    def on_upload() -> None:
+        nonlocal uploads
+        uploads += 1
+        fake.faults.drop_after_store_rate = 1.0 if uploads == 1 else 0.0
+
+    fake.on_upload = on_upload
+
+
 def _assert_one_file_one_version_each(
     fake: FakeState, report: dict[str, Any], unique: bool
 ) -> None:
@@ -135,14 +147,7 @@ def test_a_failed_lookup_falls_back_to_sending_again(
     fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path, trouble: str
 ) -> None:
     make_file(tmp_path / "t" / "a.txt", 100)
-    uploads = 0
-
-    def first_answer_lost() -> None:
-        nonlocal uploads
-        uploads += 1
-        fake.faults.drop_after_store_rate = 1.0 if uploads == 1 else 0.0
-
-    fake.on_upload = first_answer_lost
+    _lose_first_answer(fake)
     extra: tuple[str, ...] = ()
     if trouble == "500":
         fake.script("list", (500, {}))
@@ -156,6 +161,20 @@ def test_a_failed_lookup_falls_back_to_sending_again(
     assert record["reason"] != CONFIRMED
     assert len(fake.requests_of("list")) == 1
     assert len(fake.file_at("/lost/a.txt").versions) == 2  # the documented fallback
+
+
+def test_already_exists_after_a_lost_answer_is_looked_up_again(
+    fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
+) -> None:
+    make_file(tmp_path / "t" / "a.txt", 100)
+    _lose_first_answer(fake)
+    fake.script("list", (500, {}))  # the first lookup fails, so the file is sent again
+    result, report = _upload(cli, env, tmp_path / "t", "--no-overwrite")
+    assert result.exit_code == 0, result.stderr
+    [record] = report["files"]
+    assert (record["status"], record["reason"]) == ("uploaded", CONFIRMED)
+    assert [r.status for r in fake.requests_of("upload")] == [0, 400]
+    assert len(fake.file_at("/lost/a.txt").versions) == 1
 
 
 def test_clear_failures_are_retried_without_a_lookup(
