@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from imagekit_cli.client import ImageKitClient, UploadRequest, UploadResponse
@@ -84,12 +85,13 @@ class Target:
         stem, ext = self._stem_ext()
         pattern = re.escape(stem) + UNIQUE_SUFFIX + re.escape(ext)
         named = re.fullmatch(pattern, name) is not None if self.unique else name == self.name
-        when = str(item.get("createdAt" if self.unique else "updatedAt", ""))
+        when = _epoch(item.get("createdAt" if self.unique else "updatedAt"))
         return (
             named
             and self.size in (None, item.get("size"))
             and item.get("type", "file") == "file"
-            and when >= iso_utc(since - CLOCK_SLACK_S)
+            and when is not None
+            and when >= since - CLOCK_SLACK_S
         )
 
 
@@ -106,6 +108,15 @@ def iso_utc(epoch: float) -> str:
     """``2026-01-02T03:04:05.678Z``: the form of the list API's ``createdAt``."""
     whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
     return f"{whole}.{int(epoch * 1000) % 1000:03d}Z"
+
+
+def _epoch(value: object) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time; None when it is not one."""
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return when.timestamp() if when.tzinfo is not None else None
 
 
 def _quoted(text: str) -> str:

@@ -21,7 +21,7 @@ from imagekit_cli.auth import BasicAuthSigner
 from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.config import Secret
 from imagekit_cli.errors import AnswerLostError, TransportError
-from imagekit_cli.lookup import CONFIRMED, NO_KEY_WARNING
+from imagekit_cli.lookup import CONFIRMED, NO_KEY_WARNING, Target, iso_utc
 from tests.conftest import PRIVATE_KEY, PUBLIC_KEY, CliRecorder, make_file
 from tests.fake_imagekit import FakeState
 from tests.signing_backend import Backend, running
@@ -241,3 +241,28 @@ def test_a_refused_connection_is_clear(tmp_path: Path) -> None:
         with pytest.raises(TransportError) as caught:
             _send_one(f"http://127.0.0.1:{port}", path)
     assert not isinstance(caught.value, AnswerLostError)
+
+
+# --- what counts as the lost attempt's file ----------------------------------------------
+
+
+def test_a_candidate_needs_name_size_and_time() -> None:
+    since = 1_900_000_000.0
+    unique = Target("/f/", "a.txt", 5, unique=True)
+    exact = Target("/f/", "a.txt", 5, unique=False)
+
+    def item(name: str, size: int = 5, age_s: float = -1.0) -> dict[str, object]:
+        when = iso_utc(since - age_s)
+        return {"name": name, "size": size, "type": "file", "createdAt": when, "updatedAt": when}
+
+    assert unique.matches(item("a_Bt60ob2rH.txt"), since)
+    assert unique.matches(item("a_Bt60ob2rH.txt", age_s=1.0), since)  # within clock slack
+    for other in ("a.txt", "a_b_Bt60ob2rH.txt", "ab_Bt60ob2rH.txt", "a_Bt60ob2rH.jpg"):
+        assert not unique.matches(item(other), since), other
+    assert not unique.matches(item("a_Bt60ob2rH.txt", size=6), since)
+    assert not unique.matches(item("a_Bt60ob2rH.txt", age_s=5.0), since)
+    assert exact.matches(item("a.txt"), since)
+    assert not exact.matches(item("a_Bt60ob2rH.txt"), since)
+    assert not exact.matches({**item("a.txt"), "updatedAt": "yesterday"}, since)
+    assert 'name : "a_" AND size = 5 AND createdAt >= ' in unique.search_query(since)
+    assert 'name = "a.txt" AND size = 5 AND updatedAt >= ' in exact.search_query(since)
