@@ -213,6 +213,7 @@ def test_file_changed_since_planning_is_not_sent(fake: FakeState, tmp_path: Path
     assert fake.stored_paths() == set()
 
 
+@pytest.mark.slow
 def test_300mb_upload_streams_with_bounded_memory(fake: FakeState, tmp_path: Path) -> None:
     fake.plan = "enterprise"
     size = 300 * 1024 * 1024

@@ -346,6 +346,8 @@ class FakeImageKit:
         if self.state.on_upload is not None:
             self.state.on_upload()
         fields, blob, size, sha, has_file_part = await self._read_form(request)
+        if self.state.faults.processing_latency:
+            await asyncio.sleep(self.state.faults.processing_latency)
         try:
             answer = self._store_upload(request, version, fields, blob, size, sha, has_file_part)
             if self.state.chance(self.state.faults.slow_answer_rate):  # stored; answer late

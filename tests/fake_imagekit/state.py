@@ -6,6 +6,7 @@ compare the client's predictions against a second implementation, not against it
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import threading
@@ -95,6 +96,7 @@ class Faults:
 
     latency: float = 0.0
     upload_latency: float | None = None
+    processing_latency: float = 0.0  # an accepted upload's own time; a refusal is immediate
     scripted: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     error_rate: float = 0.0
     error_status: int = 500
@@ -196,7 +198,7 @@ class FakeState:
             if allowed:
                 count += 1
             self._windows[bucket] = (start, count)
-            reset_ms = max(1, int((start + interval_ms / 1000 - now) * 1000))
+            reset_ms = max(1, math.ceil((start + interval_ms / 1000 - now) * 1000))
         headers = {
             "X-RateLimit-Limit": str(count_max),
             "X-RateLimit-Interval": str(interval_ms),
