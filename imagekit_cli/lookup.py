@@ -166,7 +166,7 @@ class LostAnswers:
         there or the lookup failed (the caller then sends the upload again)."""
         target, since = tries.target, tries.began
         items = await self._search(target, since)
-        found = [i for i in items if self.matches(target, i, since)]
+        found = [i for i in items if isinstance(i, dict) and self.matches(target, i, since)]
         if not found:
             return None
         newest = max(found, key=lambda i: str(i.get("updatedAt", "")))
@@ -197,5 +197,5 @@ class LostAnswers:
                 self._no_key = True
                 self._warn(NO_KEY_WARNING)
                 return []
-            except ImageKitCLIError:
+            except (ImageKitCLIError, ValueError):  # ValueError: a malformed answer
                 return []
