@@ -26,7 +26,9 @@ from imagekit_cli.answers import (
     API_ANSWER_LIMIT,
     SIGNING_ANSWER_LIMIT,
     PageGuard,
+    SentInFull,
     certificate_error,
+    lost_answer,
     read_bounded,
 )
 from imagekit_cli.auth import Credentials, Redactor, basic_auth_header
@@ -77,6 +79,7 @@ class UploadResponse:
     sha256: str | None = None
     request_id: str | None = None
     status: int = 200
+    confirmed: bool = False  # found by a lookup after the answer was lost
 
 
 def header_safe(name: str) -> str:
@@ -336,17 +339,21 @@ class ImageKitClient:
             request.url,
             on_bytes,
         )
+        sent = SentInFull(body.stream())
         http_request = self._http.build_request(
             "POST",
             f"{self.upload_base}/api/v{api_version}/files/upload",
-            content=body.stream(),
+            content=sent,
             headers={
                 **credentials.headers,
                 "Content-Type": body.content_type,
                 "Content-Length": str(body.length()),
             },
         )
-        response = await self._send(http_request)
+        try:
+            response = await self._send(http_request)
+        except TransportError as exc:
+            raise lost_answer(exc, sent, body.sha256) from None
         data = self._json(response)
         return UploadResponse(
             body=data,
@@ -367,20 +374,16 @@ class ImageKitClient:
             ) from None
 
     async def list_page(
-        self, path: str, *, skip: int = 0, limit: int = LIST_PAGE_SIZE, file_type: str = "all"
-    ) -> list[dict[str, Any]]:
-        """One page of ``GET /v1/files`` for the exact folder ``path``."""
+        self, path: str, *, skip: int = 0, limit: int = LIST_PAGE_SIZE, file_type: str = "all",
+        search_query: str | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """One page of ``GET /v1/files`` for the exact folder ``path``, optionally narrowed
+        by a ``searchQuery`` (which then replaces ``type``)."""
+        query: dict[str, str | int] = {"path": path, "skip": skip, "limit": limit,
+                                       "sort": "ASC_CREATED"}  # fmt: skip
+        query.update({"searchQuery": search_query} if search_query else {"type": file_type})
         request = self._http.build_request(
-            "GET",
-            f"{self.api_base}/v1/files",
-            params={
-                "path": path,
-                "type": file_type,
-                "skip": skip,
-                "limit": limit,
-                "sort": "ASC_CREATED",
-            },
-            headers=self._media_headers(),
+            "GET", f"{self.api_base}/v1/files", params=query, headers=self._media_headers()
         )
         data = self._json(await self._send(request))
         if not isinstance(data, list):

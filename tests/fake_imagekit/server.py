@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from tests.fake_imagekit.search import Predicate, SearchError, parse
 from tests.fake_imagekit.state import (
     MAX_FOLDER_DEPTH,
     MAX_VERSIONS,
@@ -349,7 +350,10 @@ class FakeImageKit:
         if self.state.faults.processing_latency:
             await asyncio.sleep(self.state.faults.processing_latency)
         try:
-            return self._store_upload(request, version, fields, blob, size, sha, has_file_part)
+            answer = self._store_upload(request, version, fields, blob, size, sha, has_file_part)
+            if self.state.chance(self.state.faults.slow_answer_rate):  # stored; answer late
+                await asyncio.sleep(self.state.faults.slow_answer_seconds)
+            return answer
         except Reject:
             if blob is not None:
                 blob.unlink(missing_ok=True)
@@ -545,11 +549,19 @@ class FakeImageKit:
         if query.get("sort", "ASC_CREATED") not in ("ASC_CREATED", "DESC_CREATED", "ASC_NAME"):
             raise Reject(400, "Your request contains invalid value for sort parameters.")
         kind = query.get("type", "file")
+        search: Predicate | None = None
+        if "searchQuery" in query:
+            try:
+                search, typed = parse(query["searchQuery"])
+            except (SearchError, ValueError, TypeError):
+                raise Reject(400, "Your request contains invalid syntax for the searchQuery "
+                             "parameter.") from None  # fmt: skip
+            kind = "any" if typed else "file"
         path = query.get("path")
         folder = None if path is None else ("/" + "".join(f"{s}/" for s in path.split("/") if s))
         items: list[dict[str, Any]] = []
         with self.state.lock:
-            if kind in ("folder", "all"):
+            if kind in ("folder", "all", "any"):
                 for fpath, created in self.state.folders.items():
                     if fpath == "/":
                         continue
@@ -564,10 +576,12 @@ class FakeImageKit:
             for stored in self.state.files.values():
                 if folder is not None and stored.folder != folder:
                     continue
-                if kind in ("file", "all"):
+                if kind in ("file", "all", "any"):
                     items.append(self.state.file_json(stored))
-                elif kind == "file-version":
+                if kind in ("file-version", "any"):
                     items.extend(self.state.file_json(stored, v) for v in stored.versions)
+        if search is not None:
+            items = [i for i in items if search(i)]
         if query.get("sort") == "ASC_NAME":
             items.sort(key=lambda i: str(i["name"]))
         elif query.get("sort") == "DESC_CREATED":

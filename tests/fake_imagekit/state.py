@@ -140,7 +140,9 @@ class Faults:
     error_rate: float = 0.0
     error_status: int = 500
     drop_rate: float = 0.0
-    drop_after_store_rate: float = 0.0
+    drop_after_store_rate: float = 0.0  # stored first, then the connection is dropped
+    slow_answer_rate: float = 0.0  # stored first, then answered after slow_answer_seconds
+    slow_answer_seconds: float = 0.0
     stall_rate: float = 0.0
     stall_seconds: float = 0.0
     spike_rate: float = 0.0
