@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import ssl
 import tempfile
 import threading
 import time
@@ -673,9 +674,12 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 class AppThread:
     """Serves an aiohttp application on 127.0.0.1 from a background thread."""
 
-    def __init__(self, app: web.Application, port: int = 0) -> None:
+    def __init__(
+        self, app: web.Application, port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.app = app
         self._port = port
+        self._ssl_context = ssl_context
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -689,12 +693,13 @@ class AppThread:
     async def _start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=self._ssl_context)
         await site.start()
         server = site._server
         assert server is not None
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.base_url = f"http://127.0.0.1:{port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        self.base_url = f"{scheme}://127.0.0.1:{port}"
 
     def stop(self) -> None:
         if self._runner is not None:
@@ -707,8 +712,10 @@ class AppThread:
 class FakeServer(AppThread):
     """Runs a FakeImageKit on 127.0.0.1 in a background thread with its own event loop."""
 
-    def __init__(self, state: FakeState, port: int = 0) -> None:
-        super().__init__(FakeImageKit(state).app, port)
+    def __init__(
+        self, state: FakeState, port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        super().__init__(FakeImageKit(state).app, port, ssl_context)
         self.state = state
 
     def start(self) -> FakeServer:
