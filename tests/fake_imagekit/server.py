@@ -659,9 +659,16 @@ class FakeImageKit:
                 for f in self.state.files.values()
             }  # fmt: skip
             kinds: dict[str, int] = {}
+            statuses: dict[int, int] = {}
             for r in self.state.requests:
                 kinds[r.kind] = kinds.get(r.kind, 0) + 1
-            body = {"files": files, "requests": kinds, "peak_in_flight": self.state.peak_in_flight}
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+            # Seconds from a stored upload's headers arriving to its answer: the transfer time
+            # the benchmark compares with curl's, without either client's start-up.
+            upload_s = {r.file_path: r.finished - r.started for r in self.state.requests
+                        if r.kind == "upload" and r.status == 200 and r.file_path}  # fmt: skip
+            body = {"files": files, "requests": kinds, "statuses": statuses, "upload_s": upload_s,
+                    "peak_in_flight": self.state.peak_in_flight}  # fmt: skip
         if request.query.get("reset") == "1":
             self.state.reset_log()
         return web.json_response(body)
