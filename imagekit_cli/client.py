@@ -1,21 +1,18 @@
 """The ImageKit HTTP client: uploads (v1, v2), listing, details and deletes.
 
 This is the only module that imports httpx. Uploads stream the file from disk in a
-multipart body whose length is known up front (so the request carries a Content-Length),
-counting bytes for progress and hashing them for the sync state as they go.
+multipart body whose length is known up front (``multipart.MultipartBody``), counting bytes
+for progress and hashing them for the sync state as they go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import hashlib
 import json
-import os
-import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +34,6 @@ from imagekit_cli.errors import (
     APIError,
     BadRequestError,
     CredentialsError,
-    LocalFileError,
     RateLimitInfo,
     ServerError,
     SigningError,
@@ -45,15 +41,14 @@ from imagekit_cli.errors import (
     TransportError,
     api_error_for_status,
 )
+from imagekit_cli.multipart import MultipartBody, ProgressCallback
 
 UPLOAD_HOST = "https://upload.imagekit.io"
 API_HOST = "https://api.imagekit.io"
 LIST_PAGE_SIZE = 1000
 BULK_DELETE_MAX = 100
-CHUNK_SIZE = 256 * 1024
 _DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
-ProgressCallback = Callable[[int], None]
 TraceCallback = Callable[[str], None]
 
 
@@ -80,82 +75,6 @@ class UploadResponse:
     request_id: str | None = None
     status: int = 200
     confirmed: bool = False  # found by a lookup after the answer was lost
-
-
-def header_safe(name: str) -> str:
-    """The part's ``filename``: ImageKit ignores it, so keep it plain ASCII for the header."""
-    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
-    return safe or "upload"
-
-
-@dataclass
-class _MultipartBody:
-    """A multipart/form-data body streamed from disk with a precomputed length."""
-
-    fields: Mapping[str, str]
-    path: str | Path | None
-    size: int
-    url: str | None
-    on_bytes: ProgressCallback | None
-    boundary: str = field(default_factory=lambda: secrets.token_hex(16))
-    sha256: str | None = None
-
-    def _field_part(self, name: str, value: str) -> bytes:
-        return (
-            (f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n').encode()
-            + value.encode()
-            + b"\r\n"
-        )
-
-    def _parts(self) -> tuple[bytes, bytes]:
-        head = b"".join(self._field_part(k, v) for k, v in self.fields.items())
-        if self.url is not None:
-            return head + self._field_part("file", self.url), f"--{self.boundary}--\r\n".encode()
-        filename = header_safe(self.fields.get("fileName", "upload"))
-        head += (
-            f'--{self.boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-        ).encode()
-        return head, f"\r\n--{self.boundary}--\r\n".encode()
-
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    def length(self) -> int:
-        head, tail = self._parts()
-        return len(head) + (0 if self.url is not None else self.size) + len(tail)
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        """The body; a small file goes out as one write, head, bytes and tail together."""
-        head, tail = self._parts()
-        if self.path is None:
-            yield head + tail
-            return
-        digest = hashlib.sha256()
-        try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
-        except OSError as exc:
-            raise LocalFileError(f"cannot read {self.path}: {exc.strerror}") from None
-        with handle:
-            if os.fstat(handle.fileno()).st_size != self.size:
-                raise LocalFileError("file changed since planning (size differs)")
-            pending, sent, chunk = head, 0, b""
-            while sent < self.size:
-                chunk = handle.read(min(CHUNK_SIZE, self.size - sent))
-                if not chunk:
-                    raise LocalFileError("file shrank while uploading; not sent truncated")
-                sent += len(chunk)
-                digest.update(chunk)
-                if self.on_bytes is not None:
-                    self.on_bytes(len(chunk))
-                if sent < self.size:
-                    yield pending + chunk if pending else chunk
-                    pending = b""
-                elif handle.read(1):
-                    raise LocalFileError("file grew while uploading; not sent truncated")
-        self.sha256 = digest.hexdigest()
-        yield pending + chunk + tail
 
 
 def _float_header(headers: httpx.Headers, name: str, scale: float = 1.0) -> float | None:
@@ -332,7 +251,7 @@ class ImageKitClient:
         on_bytes: ProgressCallback | None = None,
     ) -> UploadResponse:
         """Send one upload attempt; raises a typed error for any failure."""
-        body = _MultipartBody(
+        body = MultipartBody(
             {**request.fields, **credentials.fields},
             request.path,
             request.size,

@@ -20,7 +20,8 @@ ALLOWED = {
     "naming": {"errors"},
     "planning": {"errors", "config", "limits", "plan_guards", "naming"},
     "plan_guards": set(),
-    "client": {"errors", "auth", "config", "answers"},
+    "multipart": {"errors"},
+    "client": {"errors", "auth", "config", "answers", "multipart"},
     "retry": {"errors", "client"},
     "remote": {
         "errors",

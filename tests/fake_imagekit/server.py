@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import ssl
 import tempfile
 import threading
 import time
@@ -676,9 +677,16 @@ class FakeImageKit:
                 for f in self.state.files.values()
             }  # fmt: skip
             kinds: dict[str, int] = {}
+            statuses: dict[int, int] = {}
             for r in self.state.requests:
                 kinds[r.kind] = kinds.get(r.kind, 0) + 1
-            body = {"files": files, "requests": kinds, "peak_in_flight": self.state.peak_in_flight}
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+            # Seconds from a stored upload's headers arriving to its answer: the transfer time
+            # the benchmark compares with curl's, without either client's start-up.
+            upload_s = {r.file_path: r.finished - r.started for r in self.state.requests
+                        if r.kind == "upload" and r.status == 200 and r.file_path}  # fmt: skip
+            body = {"files": files, "requests": kinds, "statuses": statuses, "upload_s": upload_s,
+                    "peak_in_flight": self.state.peak_in_flight}  # fmt: skip
         if request.query.get("reset") == "1":
             self.state.reset_log()
         return web.json_response(body)
@@ -691,9 +699,12 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 class AppThread:
     """Serves an aiohttp application on 127.0.0.1 from a background thread."""
 
-    def __init__(self, app: web.Application, port: int = 0) -> None:
+    def __init__(
+        self, app: web.Application, port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.app = app
         self._port = port
+        self._ssl_context = ssl_context
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -707,12 +718,13 @@ class AppThread:
     async def _start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=self._ssl_context)
         await site.start()
         server = site._server
         assert server is not None
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.base_url = f"http://127.0.0.1:{port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        self.base_url = f"{scheme}://127.0.0.1:{port}"
 
     def stop(self) -> None:
         if self._runner is not None:
@@ -725,8 +737,10 @@ class AppThread:
 class FakeServer(AppThread):
     """Runs a FakeImageKit on 127.0.0.1 in a background thread with its own event loop."""
 
-    def __init__(self, state: FakeState, port: int = 0) -> None:
-        super().__init__(FakeImageKit(state).app, port)
+    def __init__(
+        self, state: FakeState, port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        super().__init__(FakeImageKit(state).app, port, ssl_context)
         self.state = state
 
     def start(self) -> FakeServer:
