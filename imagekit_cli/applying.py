@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from imagekit_cli.auth import Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.engine import Engine, UploadJob
-from imagekit_cli.planning import PlanItem, remote_folder
+from imagekit_cli.planning import PlanItem
 from imagekit_cli.remote import list_tree
 from imagekit_cli.report import FanoutReporter, FileResult, Reporter, RunReport, Status
 from imagekit_cli.runner import EngineSettings, UploadOptions, dry_run_results
+from imagekit_cli.sync_delete import ConfirmDeletes, DeletePhase, RemoteTree
 from imagekit_cli.sync_plan import PlanEntry, SyncPlan
 from imagekit_cli.sync_state import SyncState
-from imagekit_cli.syncing import ConfirmDeletes, StateRecorder, delete_planned
+from imagekit_cli.syncing import StateRecorder, SyncLedger
 
 CHANGED = "changed since the plan"
 GONE_REMOTE = "no longer on the remote; nothing to delete"
@@ -113,25 +114,38 @@ async def run_apply(
     max_delete: int | None,
 ) -> Engine:
     """Upload the plan's files, then delete its fileIds that are still there."""
-    root = remote_folder(plan.remote_folder)
-    runner = Engine(client, signer, FanoutReporter(reporter, StateRecorder(state, root)), report,
+    ledger = SyncLedger(plan.remote_folder)  # where each upload should land, as sync keeps it
+    ledger.predicted.update((shown_path(plan, e), e.remote_path) for e in plan.of("upload"))
+    runner = Engine(client, signer, FanoutReporter(reporter, StateRecorder(state, ledger)), report,
                     concurrency=engine.concurrency, policy=engine.policy,
                     fail_fast=engine.fail_fast,
                     handle_signals=engine.handle_signals)  # fmt: skip
     await runner.run(plan_work(plan))
-    deletes = plan.of("delete")
-    if not deletes or runner.control.stopping:
-        return runner
-    reporter.message("info", f"Listing {root} …")
-    files, _ = await list_tree(client, root, policy=engine.policy)
-    present = {f.file_id: f for f in files}
-    for entry in deletes:
-        if entry.file_id not in present:
-            gone = FileResult(entry.remote_path, entry.remote_path, Status.SKIPPED, GONE_REMOTE,
-                              entry.size, file_id=entry.file_id)  # fmt: skip
-            report.add(gone)
-            reporter.finished(gone)
-    doomed = [present[str(e.file_id)] for e in deletes if e.file_id in present]
-    await delete_planned(doomed, root, max_delete, report, reporter, client, state, confirm,
-                         engine.policy)  # fmt: skip
+    if plan.of("delete") and not runner.control.stopping:
+        phase = DeletePhase(client, report, reporter, state, root=plan.remote_folder,
+                            max_delete=max_delete, policy=engine.policy,
+                            dry_run=False)  # fmt: skip
+        await _delete_planned(plan, phase, confirm)
+    state.save()
+    if state.problem:
+        reporter.message("warning", state.problem)
     return runner
+
+
+async def _delete_planned(plan: SyncPlan, phase: DeletePhase, confirm: ConfirmDeletes) -> None:
+    """Delete the planned fileIds still under the folder; report the others as gone."""
+    phase.reporter.message("info", f"Listing {plan.remote_folder} …")
+    files, _ = await list_tree(phase.client, plan.remote_folder, policy=phase.policy)
+    present = {f.file_id: f for f in files}
+    doomed = []
+    for entry in plan.of("delete"):
+        file = present.get(str(entry.file_id))
+        if file is not None:
+            doomed.append(file)
+            continue
+        gone = FileResult(entry.remote_path, entry.remote_path, Status.SKIPPED, GONE_REMOTE,
+                          entry.size, file_id=entry.file_id)  # fmt: skip
+        phase.report.add(gone)
+        phase.reporter.finished(gone)
+    # Only the planned files: no folder is deleted, and no filter applies.
+    await phase.run(doomed, RemoteTree([], []), set(), lambda _rel: False, confirm)

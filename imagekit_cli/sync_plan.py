@@ -29,7 +29,7 @@ from typing import Any
 
 from imagekit_cli.errors import ImageKitCLIError, UsageError
 from imagekit_cli.files import write_atomic
-from imagekit_cli.planning import remote_folder
+from imagekit_cli.naming import folder_path
 from imagekit_cli.report import FileResult, NullReporter, Status, utc_stamp
 from imagekit_cli.report_read import parse_stamp
 from imagekit_cli.runner import UploadOptions
@@ -96,12 +96,15 @@ class PlanWriter(NullReporter):
     upload_options: UploadOptions
     sync: Mapping[str, Any]
     entries: list[PlanEntry] = field(default_factory=list)
+    folders_left_out: int = 0
 
     def finished(self, result: FileResult) -> None:
         """Keep one result as an entry (a dry run reports planned, skipped and failed)."""
         entry = self.entry(result)
         if entry is not None:
             self.entries.append(entry)
+        elif result.status == Status.PLANNED:
+            self.folders_left_out += 1
 
     def entry(self, result: FileResult) -> PlanEntry | None:
         """The plan entry of a dry-run result; None for what a plan does not carry (a
@@ -201,7 +204,7 @@ def read_plan(path: Path) -> SyncPlan:
         raise _malformed(path, "sync or items is missing")
     options = _read_options(path, data.get("upload_options"))
     entries = tuple(_read_entry(path, n, item) for n, item in enumerate(items, 1))
-    inside = remote_folder(folder)
+    inside = folder = folder_path(folder)
     for number, entry in enumerate(entries, 1):
         local_parts = entry.local.replace("\\", "/").split("/")
         if os.path.isabs(entry.local) or ".." in local_parts:

@@ -272,3 +272,26 @@ def test_unwritable_plan_out_is_refused_before_listing(
     assert result.exit_code == 2
     assert f"--plan-out {target}: cannot write there" in result.stderr
     assert fake.requests == []
+
+
+def test_emptied_folders_stay_out_of_the_plan(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    make_file(local / "keep.jpg", 10, 1)
+    make_file(local / "old" / "x.jpg", 11, 2)
+    assert cli("sync", str(local), "/site", env=env).exit_code == 0
+    (local / "old" / "x.jpg").unlink()
+    (local / "old").rmdir()
+    planned = _plan(cli, env, local, plan, "--delete")
+    assert planned.exit_code == 0, planned.stderr
+    assert "1 emptied folder(s) are not in it" in planned.stderr
+    items = json.loads(plan.read_text())["items"]
+    assert [i["remote_path"] for i in items if i["action"] == "delete"] == ["/site/old/x.jpg"]
+    fake.reset_log()
+    assert _apply(cli, env, plan, "--yes").exit_code == 0
+    assert fake.stored_paths() == {"/site/keep.jpg"}
+    assert fake.requests_of("folder") == []
+    # ...which a later sync --delete removes.
+    assert cli("sync", str(local), "/site", "--delete", "--yes", env=env).exit_code == 0
+    assert len(fake.requests_of("folder")) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +20,13 @@ from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import PanelCommand, engine_options, output_options
 from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.cli.pipeline import url_map_option
-from imagekit_cli.cli.sync import STATE_FILE
+from imagekit_cli.cli.sync import STATE_FILE, _confirmer
 from imagekit_cli.config import Secret, Settings
 from imagekit_cli.errors import AuthenticationError, DeleteLimitError, ImageKitCLIError, UsageError
-from imagekit_cli.remote import RemoteFile
 from imagekit_cli.report import Reporter, RunReport, check_report_path
 from imagekit_cli.runner import EngineSettings
 from imagekit_cli.sync_plan import SyncPlan, check_age, parse_duration, read_plan
 from imagekit_cli.sync_state import SyncState, default_state_dir
-from imagekit_cli.text import printable
 from imagekit_cli.ui import choose_progress, make_reporter
 from imagekit_cli.url_map import listening, open_url_map
 
@@ -77,7 +75,7 @@ def apply(app: AppContext, /, plan_path: Path, **opts: Any) -> None:
         "base_url": settings.base_url,
     })  # fmt: skip
     base = settings.base_url or "https://api.imagekit.io"
-    state = SyncState(default_state_dir(app.env) / STATE_FILE, base, plan.remote_folder)
+    state = SyncState.open(default_state_dir(app.env) / STATE_FILE, base, plan.remote_folder)
     reporter = make_reporter(choose_progress(opts["progress"], app.err, app.quiet, app.in_ci),
                              app.err, app.verbose)  # fmt: skip
     outputs = prepare_outputs(app, opts["output"], opts["report_path"])
@@ -129,7 +127,8 @@ class _Run:
             try:
                 runner = await run_apply(
                     plan, report, listener, client=client, signer=BasicAuthSigner(key),
-                    engine=self.engine, state=state, confirm=self.confirm,
+                    engine=self.engine, state=state,
+                    confirm=_confirmer(self.app, self.paused, self.opts["yes"]),
                     max_delete=_max_delete(plan, self.opts),
                 )  # fmt: skip
             except AuthenticationError as exc:
@@ -139,19 +138,6 @@ class _Run:
         if isinstance(runner.control.fatal, AuthenticationError):
             return credentials_refused(runner.control.fatal, self.settings)
         return None
-
-    def confirm(self, gone: Sequence[RemoteFile]) -> bool:
-        """``--yes``, or ask, listing the first few files."""
-        if self.opts["yes"]:
-            return True
-        err = self.app.err
-        with self.paused():
-            err.print(f"The plan deletes {len(gone)} remote file(s):", markup=False)
-            for file in gone[:SHOWN_DELETES]:
-                err.print(f"  {printable(file.path)}", markup=False)
-            if len(gone) > SHOWN_DELETES:
-                err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
-            return click.confirm("Delete them?", default=False, err=True)
 
 
 def _checked_plan(app: AppContext, plan_path: Path, opts: dict[str, Any]) -> SyncPlan:

@@ -67,9 +67,13 @@ def plan_written(app: AppContext, plan: PlanWriter | None, created: float) -> No
         return
     plan.write(created)
     counts = plan.counts()
+    left = plan.folders_left_out and (
+        f" ({plan.folders_left_out} emptied folder(s) are not in it; a later sync --delete "
+        "removes them)"
+    )
     app.err.print(
         f"Plan written to {printable(str(plan.path))}: {counts['upload']} upload(s), "
-        f"{counts['delete']} delete(s), {counts['skip']} skipped, {counts['fail']} failed. "
+        f"{counts['delete']} delete(s), {counts['skip']} skipped, {counts['fail']} failed{left}. "
         f"Apply it with: imagekit apply {printable(str(plan.path))}",
         markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip
