@@ -189,7 +189,7 @@ def read_plan(path: Path) -> SyncPlan:
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise _malformed(path, "not a sync plan")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION or isinstance(version, bool):
         raise UsageError(
             f"Plan {path} has schema_version {version!r}; this imagekit-cli reads "
             f"{SCHEMA_VERSION}.",
@@ -203,15 +203,22 @@ def read_plan(path: Path) -> SyncPlan:
     if not isinstance(sync, dict) or not isinstance(items, list):
         raise _malformed(path, "sync or items is missing")
     options = _read_options(path, data.get("upload_options"))
+    folder = folder_path(folder)
     entries = tuple(_read_entry(path, n, item) for n, item in enumerate(items, 1))
-    inside = folder = folder_path(folder)
     for number, entry in enumerate(entries, 1):
-        local_parts = entry.local.replace("\\", "/").split("/")
-        if os.path.isabs(entry.local) or ".." in local_parts:
-            raise _malformed(path, f"item {number}: local path {entry.local!r} leaves local_root")
-        if not entry.remote_path.startswith(inside) or "/../" in entry.remote_path:
-            raise _malformed(path, f"item {number}: {entry.remote_path!r} is outside {inside}")
+        _check_bounds(path, number, entry, folder)
     return SyncPlan(created, root, folder, options, sync, entries)
+
+
+def _check_bounds(path: Path, number: int, entry: PlanEntry, folder: str) -> None:
+    """An entry (edited by hand, say) may not reach outside the plan's two folders."""
+    local_parts = entry.local.replace("\\", "/").split("/")
+    if os.path.isabs(entry.local) or ".." in local_parts:
+        raise _malformed(path, f"item {number}: local path {entry.local!r} leaves local_root")
+    if entry.action == "upload" and not local_parts[-1]:
+        raise _malformed(path, f"item {number}: upload names no local file")
+    if not entry.remote_path.startswith(folder) or "/../" in entry.remote_path:
+        raise _malformed(path, f"item {number}: {entry.remote_path!r} is outside {folder}")
 
 
 def _read_options(path: Path, data: Any) -> UploadOptions:

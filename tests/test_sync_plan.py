@@ -295,3 +295,14 @@ def test_emptied_folders_stay_out_of_the_plan(
     # ...which a later sync --delete removes.
     assert cli("sync", str(local), "/site", "--delete", "--yes", env=env).exit_code == 0
     assert len(fake.requests_of("folder")) == 1
+
+
+def test_plan_keeps_the_upload_fields(fake: FakeState, env, cli: CliRecorder, tmp_path) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _tree(local)
+    assert _plan(cli, env, local, plan, "--tags", "review,ci").exit_code == 0
+    assert json.loads(plan.read_text())["upload_options"]["tags"] == ["review", "ci"]
+    fake.reset_log()
+    assert _apply(cli, env, plan).exit_code == 0
+    assert {r.fields.get("tags") for r in fake.uploads_ok()} == {"review,ci"}
+    assert {r.fields.get("folder") for r in fake.uploads_ok()} == {"/site/", "/site/sub/"}
