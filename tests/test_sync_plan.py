@@ -27,6 +27,15 @@ def _apply(cli: CliRecorder, env, plan: Path, *args: str):
     return cli("apply", str(plan), "-o", "json", *args, env=env)
 
 
+def _planned_tree(cli: CliRecorder, env, tmp_path: Path) -> tuple[Path, Path]:
+    """A small tree under tmp_path/local, planned into tmp_path/plan.json."""
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _tree(local)
+    planned = _plan(cli, env, local, plan)
+    assert planned.exit_code == 0, planned.stderr
+    return local, plan
+
+
 def _by_name(stdout: str) -> dict[str, dict[str, Any]]:
     return {Path(f["path"]).name: f for f in json.loads(stdout)["files"]}
 
@@ -74,9 +83,7 @@ def test_plan_out_sends_nothing_and_apply_uploads_exactly_the_plan(
 def test_file_changed_after_planning_fails(
     fake: FakeState, env, cli: CliRecorder, tmp_path: Path
 ) -> None:
-    local, plan = tmp_path / "local", tmp_path / "plan.json"
-    _tree(local)
-    assert _plan(cli, env, local, plan).exit_code == 0
+    local, plan = _planned_tree(cli, env, tmp_path)
     make_file(local / "a.jpg", 55, 9)  # size changed
     later = time.time() + 30
     os.utime(local / "b.jpg", (later, later))  # same size, mtime changed
@@ -151,9 +158,7 @@ def test_planned_delete_already_gone_is_reported(
 def test_stale_plan_refused_unless_max_age_allows(
     fake: FakeState, env, cli: CliRecorder, tmp_path: Path
 ) -> None:
-    local, plan = tmp_path / "local", tmp_path / "plan.json"
-    _tree(local)
-    assert _plan(cli, env, local, plan).exit_code == 0
+    _, plan = _planned_tree(cli, env, tmp_path)
     data = json.loads(plan.read_text())
     two_days_ago = datetime.fromtimestamp(time.time() - 2 * 86400, UTC)
     data["created"] = two_days_ago.strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -177,9 +182,7 @@ def test_stale_plan_refused_unless_max_age_allows(
 def test_malformed_plan_exits_2_naming_the_file(
     fake: FakeState, env, cli: CliRecorder, tmp_path: Path
 ) -> None:
-    local, plan = tmp_path / "local", tmp_path / "plan.json"
-    _tree(local)
-    assert _plan(cli, env, local, plan).exit_code == 0
+    _, plan = _planned_tree(cli, env, tmp_path)
     good = json.loads(plan.read_text())
     cases = {
         "truncated": plan.read_text()[:40],
