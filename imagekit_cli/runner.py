@@ -18,6 +18,7 @@ from imagekit_cli.auth import Signer
 from imagekit_cli.client import BULK_DELETE_MAX, ImageKitClient, UploadRequest
 from imagekit_cli.engine import Engine, UploadJob
 from imagekit_cli.errors import DeleteLimitError, NotFoundError, UsageError
+from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
 from imagekit_cli.planning import PlanItem, Planner, remote_folder
 from imagekit_cli.remote import (
     RemoteFile,
@@ -28,15 +29,8 @@ from imagekit_cli.remote import (
     iter_with_seen,
     list_tree,
 )
-from imagekit_cli.report import (
-    FanoutReporter,
-    FileResult,
-    NullReporter,
-    Reporter,
-    RunReport,
-    Status,
-    read_records,
-)
+from imagekit_cli.report import FileResult, RunReport, Status
+from imagekit_cli.report_read import read_records
 from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
 
 RESUMED = "already uploaded (--resume)"

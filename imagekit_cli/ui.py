@@ -27,9 +27,10 @@ from rich.progress import (
 from rich.table import Table
 
 from imagekit_cli.errors import ImageKitCLIError
+from imagekit_cli.events import NullReporter
 from imagekit_cli.limits import format_size
-from imagekit_cli.report import FileResult, NullReporter, RunReport, Status
-from imagekit_cli.text import markdown_cell, printable
+from imagekit_cli.report import FileResult, RunReport, Status
+from imagekit_cli.text import printable
 
 PROGRESS_MODES = ("auto", "rich", "plain", "none")
 PLAIN_PROGRESS_EVERY_S = 10.0
@@ -415,45 +416,3 @@ def render_error(err: Console, exc: ImageKitCLIError | str, debug_hint: bool = T
     err.print(
         f"Error: {printable(str(exc))}", markup=False, style="red" if err.is_terminal else None
     )
-
-
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def github_annotations(report: RunReport) -> list[str]:
-    """``::error file=PATH::message`` for every failed file."""
-    lines = []
-    for f in report.failures:
-        if f.status == Status.FAILED:
-            message = (f.error or {}).get("message") or f.reason or "failed"
-            lines.append(
-                f"::error file={_escape_property(printable(f.path))},title=imagekit "
-                f"{report.command}::{_escape_data(printable(str(message)))}"
-            )
-    return lines
-
-
-def step_summary(report: RunReport) -> str:
-    """A markdown summary for ``$GITHUB_STEP_SUMMARY``."""
-    s = report.summary()
-    rows = [
-        f"### imagekit {report.command}",
-        "",
-        "| uploaded | skipped | failed | deleted | bytes | duration |",
-        "|---:|---:|---:|---:|---:|---:|",
-        f"| {s['uploaded']} | {s['skipped']} | {s['failed']} | {s['deleted']} | "
-        f"{format_size(s['bytes_uploaded'])} | {report.duration_s:.1f}s |",
-    ]
-    failures = report.failures
-    if failures:
-        rows += ["", "| failed file | remote path | error |", "|---|---|---|"]
-        for f in failures:
-            message = str((f.error or {}).get("message") or f.reason or "")
-            cells = (markdown_cell(f.path), markdown_cell(f.remote_path), markdown_cell(message))
-            rows.append(f"| {' | '.join(cells)} |")
-    return "\n".join(rows) + "\n"

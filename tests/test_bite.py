@@ -7,6 +7,8 @@ resume's mtime check and the shared 429 pause are each driven end to end.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -190,3 +192,25 @@ def test_rate_limited_listing_waits_what_the_server_says(
     hits = [r for r in lists if r.status == 429]
     assert len(lists) - len(hits) == 13
     assert 1 <= len(hits) <= 8, f"{len(hits)} 429s"  # 7 when the wait is honoured, 14 if not
+
+
+def test_imagekit_request_id_reaches_every_report_format(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    make_file(tmp_path / "t" / "ok.jpg", 50)
+    make_file(tmp_path / "t" / "bad.jpg", 50, 1)
+    fake.faults.fail_names["bad.jpg"] = (400, "Your request contains invalid file parameter.")
+    reports = {suffix: tmp_path / f"run{suffix}" for suffix in (".json", ".jsonl", ".csv", ".xml")}
+    for path in reports.values():
+        result = cli("upload", str(tmp_path / "t"), "--report", str(path), env=env)
+        assert result.exit_code == 1, result.stderr
+    refused = [r.request_id for r in fake.requests_of("upload") if r.status == 400]
+    assert all(refused)
+    first, journal, table, junit = refused  # one refused upload per run
+    (record,) = [f for f in json.loads(reports[".json"].read_text())["files"] if f["error"]]
+    assert record["error"]["request_id"] == first
+    lines = [json.loads(line) for line in reports[".jsonl"].read_text().splitlines()]
+    assert [r["error"]["request_id"] for r in lines if r["error"]] == [journal]
+    rows = list(csv.DictReader(io.StringIO(reports[".csv"].read_text())))
+    assert [r["error_request_id"] for r in rows if r["status"] == "failed"] == [table]
+    assert f"(ImageKit request id {junit})" in reports[".xml"].read_text()

@@ -10,7 +10,7 @@ import click
 from imagekit_cli.auth import AUTH_MODES
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.limits import PLAN_LIMITS
-from imagekit_cli.report import OUTPUT_FORMATS
+from imagekit_cli.report_files import OUTPUT_FORMATS
 from imagekit_cli.ui import PROGRESS_MODES, make_consoles
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -9,25 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from imagekit_cli.cli.context import AppContext
-from imagekit_cli.report import (
-    FanoutReporter,
-    FileResult,
+from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
+from imagekit_cli.report import FileResult, RunReport, Status
+from imagekit_cli.report_files import (
     JournalWriter,
     JsonlWriter,
-    NullReporter,
-    Reporter,
-    RunReport,
-    Status,
+    github_annotations,
     render,
+    step_summary,
     write_report,
 )
-from imagekit_cli.ui import (
-    PlainReporter,
-    github_annotations,
-    print_summary,
-    print_table,
-    step_summary,
-)
+from imagekit_cli.ui import PlainReporter, print_summary, print_table
 
 TYPE_NOT_ALLOWED = "type not allowed"
 NO_EXTENSION = "(no extension)"

@@ -27,7 +27,8 @@ from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
 from imagekit_cli.planning import normalise_folder
 from imagekit_cli.remote import RemoteFile, SyncState, default_state_dir
-from imagekit_cli.report import RunReport, check_report_path
+from imagekit_cli.report import RunReport
+from imagekit_cli.report_files import check_report_path
 from imagekit_cli.runner import SyncOptions, UploadOptions, run_sync
 from imagekit_cli.ui import choose_progress, make_reporter
 from imagekit_cli.url_map import listening, open_url_map

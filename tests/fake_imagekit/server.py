@@ -144,6 +144,7 @@ class FakeImageKit:
             state.in_flight += 1
             state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
         headers = {"x-ik-requestId": secrets.token_hex(8)}
+        record.request_id = headers["x-ik-requestId"]
         try:
             response = await self._answer(request, handler, kind, headers)
         finally:

@@ -86,6 +86,7 @@ class RequestRecord:
     fields: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     peer: int = 0  # the client's port: one per connection
+    request_id: str = ""  # the x-ik-requestId header of the answer
     started: float = field(default_factory=time.monotonic)
     finished: float = 0.0
 
