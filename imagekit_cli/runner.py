@@ -2,7 +2,8 @@
 
 ``run_upload`` streams the plan into the engine, so the first request starts while a large
 tree is still being walked. Upload options map one-to-one onto API fields
-(imagekit-api.md §3c), validated locally before anything is sent.
+(https://imagekit.io/docs/api-reference/upload-file/upload-file), validated locally before
+anything is sent.
 """
 
 from __future__ import annotations

@@ -115,6 +115,16 @@ def test_nothing_imports_cli() -> None:
         assert not any(n.split(".")[:2] == ["imagekit_cli", "cli"] for n in _imports(path)), path
 
 
+def test_no_file_cites_documents_outside_the_repository() -> None:
+    """Comments point to ARCHITECTURE.md or ImageKit's public docs, which a reader can open."""
+    outside = ("DESIGN" + ".md", "imagekit-api" + ".md", "../" + "shared")
+    tests = PACKAGE.parent / "tests"
+    for path in [*PACKAGE.rglob("*.py"), *tests.rglob("*.py")]:
+        text = path.read_text()
+        cited = [name for name in outside if name in text]
+        assert not cited, f"{path.relative_to(PACKAGE.parent)} cites {cited}"
+
+
 def test_the_rules_have_no_cycle() -> None:
     done: set[str] = set()
 

@@ -1,7 +1,8 @@
 """The fake account's state: stored files and versions, used tokens, the request log, faults.
 
-Written from imagekit-api.md alone (§10), independently of imagekit_cli, so that tests
-compare the client's predictions against a second implementation, not against itself.
+Written from ImageKit's public API reference (https://imagekit.io/docs/api-reference)
+alone, independently of imagekit_cli, so that tests compare the client's predictions
+against a second implementation, not against itself.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ class FakeState:
         return video if ext in VIDEO_EXTS else image
 
     def file_json(self, stored: StoredFile, version: Version | None = None) -> dict[str, Any]:
-        """A file object as the list and details APIs return it (§7a)."""
+        """A file object as the list and details APIs return it."""
         v = version or stored.current
         f = v.fields
         tags = f.get("tags")
