@@ -86,6 +86,7 @@ def test_fault_matrix(fake: FakeState, env, cli: CliRecorder, tmp_path: Path, fa
         assert 1 <= storm_hits <= 8
 
 
+@pytest.mark.slow
 def test_journal_survives_sigkill_and_resume_sends_nothing_twice(
     fake: FakeState, env, tmp_path: Path
 ) -> None:
