@@ -14,7 +14,7 @@ from imagekit_cli.report import FileResult
 
 
 class Reporter(Protocol):
-    """Events the engine emits; the UI, the journal and the null reporter implement it."""
+    """Events the engine emits; every listener (a NullReporter subclass) implements it."""
 
     def planned(self, files: int, size: int) -> None:
         """``files`` more files (``size`` bytes) are queued for upload."""
@@ -39,7 +39,8 @@ class Reporter(Protocol):
 
 
 class NullReporter:
-    """A reporter that ignores every event."""
+    """The base class of every listener: each event is ignored until a subclass overrides
+    it. An instance is a reporter that ignores everything."""
 
     def planned(self, files: int, size: int) -> None:
         """Ignore."""

@@ -11,6 +11,8 @@ so it fails as soon as the code is fixed, and the entry must then be removed.
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -130,6 +132,22 @@ def test_architecture_md_maps_every_module() -> None:
     mapped = [m for m in MODULES if m not in ("__init__.py", "__main__.py")]
     missing = [m for m in mapped if f"`{m}`" not in text]
     assert not missing, f"add to ARCHITECTURE.md's module map: {missing}"
+
+
+def test_every_listener_has_the_one_reporter_base_class() -> None:
+    from imagekit_cli.events import NullReporter, Reporter
+
+    listeners = []
+    for module in MODULES:
+        if module == "__main__.py":
+            continue
+        dotted = module.removesuffix(".py").removesuffix("__init__").replace("/", ".")
+        name = "imagekit_cli." + dotted.rstrip(".") if dotted else "imagekit_cli"
+        for _, cls in inspect.getmembers(importlib.import_module(name), inspect.isclass):
+            if cls is not Reporter and callable(getattr(cls, "finished", None)):
+                listeners.append(cls)
+                assert issubclass(cls, NullReporter), f"{cls.__qualname__} in {module}"
+    assert len(listeners) >= 8  # the UI's three, the writers, the URL map, sync state, ...
 
 
 def test_the_rules_have_no_cycle() -> None:

@@ -117,11 +117,12 @@ def test_sync_delete_spares_what_is_under_unreadable_or_hidden_folders(
     fake: FakeState, env, cli: CliRecorder, tmp_path: Path, unreadable: set[str]
 ) -> None:
     local = tmp_path / "local"
-    for name in ("gone.jpg", "kept.jpg", "locked/a.jpg", "locked/deep/b.jpg", ".cache/c.jpg"):
+    names = ("gone.jpg", "kept.jpg", "locked/a.jpg", "locked/deep/b.jpg", ".cache/c.jpg", ".d.jpg")
+    for name in names:
         make_file(local / name, 50)
     first = cli("sync", str(local), "/site", "--hidden", env=env)
     assert first.exit_code == 0, first.stderr
-    assert len(fake.stored_paths()) == 5
+    assert len(fake.stored_paths()) == 6
     (local / "gone.jpg").unlink()
     unreadable.add(os.path.realpath(local / "locked"))
 
@@ -129,12 +130,14 @@ def test_sync_delete_spares_what_is_under_unreadable_or_hidden_folders(
     assert result.exit_code == 0, result.stderr
     assert fake.stored_paths() == {
         "/site/kept.jpg", "/site/locked/a.jpg", "/site/locked/deep/b.jpg", "/site/.cache/c.jpg",
+        "/site/.d.jpg",
     }  # fmt: skip
     records = {f["path"]: f for f in json.loads(result.stdout)["files"]}
     assert records["/site/gone.jpg"]["status"] == "deleted"
     skipped = {Path(p).name: f["reason"] for p, f in records.items() if f["status"] == "skipped"}
     assert skipped["locked"] == "permission denied"
     assert skipped[".cache"] == "hidden folder (use --hidden)"
+    assert skipped[".d.jpg"] == "hidden file (use --hidden)"
 
 
 def test_resume_reuploads_a_file_with_the_same_size_and_a_new_mtime(
