@@ -1,8 +1,9 @@
 """The event stream of a run: what the engine tells its listeners, one call per event.
 
-``Reporter`` is the protocol the engine talks to. ``NullReporter`` is the one base class
-of every listener (the progress displays, the journal, the URL map, the sync state): each
-event is ignored until a subclass overrides it, so a listener writes only what it needs.
+``Reporter`` is the protocol the engine talks to, the one place the events are written.
+``NullReporter`` is the one base class of every listener (the progress displays, the
+journal, the URL map, the sync state): each event is ignored until a subclass overrides
+it, so a listener writes only what it needs.
 ``FanoutReporter`` sends every event to several listeners.
 """
 
@@ -14,54 +15,45 @@ from imagekit_cli.report import FileResult
 
 
 class Reporter(Protocol):
-    """Events the engine emits; every listener (a NullReporter subclass) implements it."""
+    """Events the engine emits, each written once here.
+
+    Each body is an explicit ``return``, so a class that subclasses the protocol (as
+    ``NullReporter`` does) inherits every event as a no-op rather than as abstract.
+    """
 
     def planned(self, files: int, size: int) -> None:
         """``files`` more files (``size`` bytes) are queued for upload."""
+        return
 
     def planning_done(self) -> None:
         """No more files will be planned."""
+        return
 
     def started(self, key: int, path: str, size: int) -> None:
         """A worker began sending ``path``."""
+        return
 
     def progress(self, key: int, sent: int) -> None:
         """``sent`` more bytes of file ``key`` went out."""
+        return
 
     def retrying(self, key: int, path: str, attempt: int, error: str, wait_s: float) -> None:
         """Attempt ``attempt`` of ``path`` failed with ``error``; retrying after ``wait_s``."""
+        return
 
     def finished(self, result: FileResult) -> None:
         """A file reached its final status."""
+        return
 
     def message(self, level: str, text: str) -> None:
         """A warning or note for the person running the command."""
+        return
 
 
-class NullReporter:
-    """The base class of every listener: each event is ignored until a subclass overrides
-    it. An instance is a reporter that ignores everything."""
-
-    def planned(self, files: int, size: int) -> None:
-        """Ignore."""
-
-    def planning_done(self) -> None:
-        """Ignore."""
-
-    def started(self, key: int, path: str, size: int) -> None:
-        """Ignore."""
-
-    def progress(self, key: int, sent: int) -> None:
-        """Ignore."""
-
-    def retrying(self, key: int, path: str, attempt: int, error: str, wait_s: float) -> None:
-        """Ignore."""
-
-    def finished(self, result: FileResult) -> None:
-        """Ignore."""
-
-    def message(self, level: str, text: str) -> None:
-        """Ignore."""
+class NullReporter(Reporter):
+    """The base class of every listener: it inherits the protocol's events, each of which
+    does nothing until a subclass overrides it. An instance is a reporter that ignores
+    everything."""
 
 
 class FanoutReporter(NullReporter):
