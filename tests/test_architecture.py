@@ -40,7 +40,8 @@ ALLOWED = {
     "report": {"errors"},
     "events": {"report"},
     "report_files": {"errors", "events", "files", "limits", "report", "text"},
-    "ui": {"report", "events", "errors", "limits", "text"},
+    "ui": {"report", "events", "errors", "limits", "tables", "text"},
+    "tables": {"limits", "report", "text"},
     "url_map": {"errors", "files", "planning", "report", "events"},
     "manifest": {"errors", "planning", "runner"},
     "report_read": {"errors", "report"},
@@ -61,7 +62,7 @@ ALLOWED = {
 }
 THIRD_PARTY_HOME = {
     "click": {"cli"},
-    "rich": {"ui", "cli"},
+    "rich": {"ui", "tables", "cli"},
     "httpx": {"client", "retry"},
     "tenacity": {"retry"},
     "pathspec": {"planning"},

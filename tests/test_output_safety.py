@@ -13,8 +13,9 @@ from rich.console import Console
 
 from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.report_files import github_annotations, step_summary, to_junit
+from imagekit_cli.tables import print_table
 from imagekit_cli.text import markdown_cell, printable
-from imagekit_cli.ui import PlainReporter, print_table
+from imagekit_cli.ui import PlainReporter
 from tests.conftest import CliRecorder, make_file
 from tests.fake_imagekit import FakeState
 

@@ -19,7 +19,8 @@ from imagekit_cli.report_files import (
     step_summary,
     write_report,
 )
-from imagekit_cli.ui import PlainReporter, print_summary, print_table
+from imagekit_cli.tables import print_summary, print_table
+from imagekit_cli.ui import PlainReporter
 
 TYPE_NOT_ALLOWED = "type not allowed"
 NO_EXTENSION = "(no extension)"
