@@ -20,6 +20,7 @@ from imagekit_cli.files import write_atomic
 
 DEFAULT_PROFILE = "default"
 DEFAULT_CONCURRENCY = 8
+CONCURRENCY_RANGE = (1, 256)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 URL_KEYS = ("base_url", "auth_endpoint")
 PROFILE_KEYS = (
@@ -208,6 +209,19 @@ def check_url(value: str, source: str, *, allow_query: bool = False) -> str:
     return url
 
 
+def parse_concurrency(value: object, source: str) -> int:
+    """Uploads in flight, as ``-j`` takes it: a whole number in CONCURRENCY_RANGE."""
+    low, high = CONCURRENCY_RANGE
+    text = str(value).strip()
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if not (whole or (isinstance(value, str) and text.isdigit())) or not low <= int(text) <= high:
+        raise UsageError(
+            f"{source} must be a whole number from {low} to {high}, not '{text}'.",
+            hint="Example: 16.",
+        )
+    return int(text)
+
+
 def public_url(url: str) -> str:
     """``url`` without userinfo, query or fragment: safe to show in a message."""
     parts = urllib.parse.urlsplit(url)
@@ -297,11 +311,10 @@ def resolve(
     if header_lines:
         sources["auth_header"] = header_source
     check_key_shapes(values.get("private_key"), values.get("public_key"))
-    concurrency = values.get("concurrency", DEFAULT_CONCURRENCY)
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise UsageError(
-            f"concurrency must be a whole number of at least 1 (from {sources['concurrency']})."
-        )
+    concurrency = DEFAULT_CONCURRENCY
+    if "concurrency" in values:
+        where = f"concurrency (from {sources['concurrency']})"
+        concurrency = parse_concurrency(values["concurrency"], where)
     base = Settings(profile=profile_name, sources=sources)
     return replace(
         base,

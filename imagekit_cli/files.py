@@ -22,3 +22,30 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def unwritable_reason(path: Path) -> str | None:
+    """Why a file cannot be written at ``path`` (checked by trying, so ACLs, read-only
+    mounts and root all answer truly), or None when it can. Missing parent folders count
+    as writable if the nearest existing one is."""
+    if path.is_dir():
+        return "it is a folder"
+    if path.exists():
+        try:
+            with path.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            return str(exc.strerror or exc)
+        return None
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".imagekit-probe.", dir=folder)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    os.close(fd)
+    os.unlink(probe)
+    return None

@@ -3,7 +3,7 @@
 The plan is a generator: a huge tree starts uploading while it is still being walked, and
 memory stays bounded. Each item says what will happen to one local file: upload it (to a
 predicted remote path, after ImageKit's name sanitising), skip it (with a reason), or fail
-it (two files that would land on the same remote path).
+it (a later file that would land on a remote path already planned; see plan_guards).
 """
 
 from __future__ import annotations
@@ -22,6 +22,16 @@ import pathspec
 
 from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import TypePolicy
+from imagekit_cli.plan_guards import (
+    CANNOT_READ_FOLDER,
+    CANNOT_STAT,
+    NOT_UTF8,
+    PERMISSION_DENIED,
+    TOO_DEEP,
+    PlannedPaths,
+    link_reason,
+    real_root,
+)
 
 IGNORE_FILE = ".imagekitignore"
 MAX_FOLDER_DEPTH = 50
@@ -162,7 +172,7 @@ class Planner:
         self.options = options
         self.folder = normalise_folder(options.folder)
         self._matchers = options.selection.compiled()
-        self._seen: set[int] = set()
+        self._planned = PlannedPaths()
 
     def is_excluded(self, rel_path: str) -> bool:
         """Whether the command-line filters exclude a relative path (used by sync deletes)."""
@@ -179,9 +189,7 @@ class Planner:
         for source in sources:
             if is_url(source):
                 yield from self._keep(self._url_item(source))
-            elif os.path.isdir(source) and not (
-                os.path.islink(source) and not self.options.selection.follow_symlinks
-            ):
+            elif os.path.isdir(source):
                 yield from self._walk(Path(source), source)
             else:
                 name = self.options.name or os.path.basename(source)
@@ -201,12 +209,9 @@ class Planner:
         if shard is not None and shard_of(item.rel_path, shard[1]) != shard[0] - 1:
             return
         if item.action == "upload":
-            key = hash(item.remote_path)
-            if key in self._seen:
-                item = _replace(
-                    item, "fail", f"collides with another file planned for {item.remote_path}"
-                )
-            self._seen.add(key)
+            verdict = self._planned.claim(item.remote_path, item.path)
+            if verdict is not None:
+                item = _replace(item, *verdict)
         yield item
 
     def _url_item(self, url: str) -> PlanItem:
@@ -225,32 +230,33 @@ class Planner:
         if _has_surrogates(shown):
             return PlanItem(printable(shown), printable(rel), folder, printable(name),
                             printable(remote), path, action="skip",
-                            reason="name is not valid UTF-8; rename it")  # fmt: skip
+                            reason=NOT_UTF8)  # fmt: skip
         try:
             st = os.stat(path)
         except PermissionError:
-            return _replace(base, "skip", "permission denied")
+            return _replace(base, "skip", PERMISSION_DENIED)
         except OSError as exc:
-            return _replace(base, "skip", f"cannot stat: {exc.strerror}")
+            return _replace(base, "skip", f"{CANNOT_STAT}: {exc.strerror}")
         base = PlanItem(
             shown, rel, folder, name, remote, local=path, size=st.st_size, mtime=st.st_mtime
         )
         if not stat.S_ISREG(st.st_mode):
             return _replace(base, "skip", "not a regular file")
         if not os.access(path, os.R_OK):
-            return _replace(base, "skip", "permission denied")
+            return _replace(base, "skip", PERMISSION_DENIED)
         if st.st_size == 0:
             return _replace(base, "skip", "empty file")
         rejection = self.options.policy.rejection(name, st.st_size)
         if rejection:
             return _replace(base, "skip", rejection)
         if remote.count("/") - 1 > MAX_FOLDER_DEPTH:
-            return _replace(base, "skip", f"folder nested deeper than {MAX_FOLDER_DEPTH} levels")
+            return _replace(base, "skip", f"{TOO_DEEP} {MAX_FOLDER_DEPTH} levels")
         return base
 
     def _walk(self, root: Path, shown_root: str) -> Iterator[PlanItem]:
         selection = self.options.selection
         root_id = _dir_id(root)
+        bound = (real_root(str(root)), shown_root)
         # (directory, relative parts, ignore specs with their base, ancestor dir ids)
         stack: list[
             tuple[
@@ -266,33 +272,34 @@ class Planner:
             try:
                 entries = sorted(os.scandir(directory), key=lambda e: e.name)
             except OSError as exc:
-                reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
-                yield from self._keep(self._dir_skip(shown_root, rel_dir, str(reason)))
+                reason = (
+                    PERMISSION_DENIED
+                    if isinstance(exc, PermissionError)
+                    else f"{CANNOT_READ_FOLDER}: {exc.strerror}"
+                )
+                yield from self._keep(self._dir_skip(shown_root, rel_dir, reason))
                 continue
             if selection.use_ignore_files and any(e.name == IGNORE_FILE for e in entries):
                 spec = _read_ignore(directory / IGNORE_FILE)
                 specs = (*specs, (rel_dir, spec))
             folder = self.folder + rel_dir
             remote_dir = remote_folder(folder)
-            files: list[PlanItem] = []
             subdirs: list[tuple[Path, tuple[str, ...], frozenset[tuple[int, int]]]] = []
             for entry in entries:
                 item, sub = self._entry(
-                    entry, shown_root, parts, rel_dir, (folder, remote_dir), specs, ancestors
+                    entry, bound, parts, rel_dir, (folder, remote_dir), specs, ancestors
                 )
                 if item is not None:
-                    files.append(item)
+                    yield from self._keep(item)
                 if sub is not None:
                     subdirs.append(sub)
-            for item in self._mark_collisions(files):
-                yield from self._keep(item)
             for sub_path, sub_parts, sub_ancestors in reversed(subdirs):
                 stack.append((sub_path, sub_parts, specs, sub_ancestors))
 
     def _entry(
         self,
         entry: os.DirEntry[str],
-        shown_root: str,
+        bound: tuple[str, str],
         parts: tuple[str, ...],
         rel_dir: str,
         folders: tuple[str, str],
@@ -301,6 +308,7 @@ class Planner:
     ) -> tuple[PlanItem | None, tuple[Path, tuple[str, ...], frozenset[tuple[int, int]]] | None]:
         selection = self.options.selection
         folder, remote_dir = folders
+        shown_root = bound[1]
         name = entry.name
         rel = rel_dir + name
         if name == IGNORE_FILE and selection.use_ignore_files:
@@ -310,7 +318,7 @@ class Planner:
         except OSError:
             is_dir = False
         if is_dir:
-            reason = self._dir_reason(entry, rel, specs, ancestors)
+            reason = self._dir_reason(entry, rel, specs, ancestors, bound)
             if reason is not None:
                 return self._dir_skip(shown_root, rel + "/", reason), None
             sub_ancestors = ancestors | {_dir_id(entry.path)}
@@ -323,6 +331,8 @@ class Planner:
             reason = "hidden file (use --hidden)"
         elif self.is_excluded(rel) or (specs and _ignored(rel, specs)):
             reason = "excluded"
+        elif entry.is_symlink():
+            reason = link_reason(entry.path, *bound, selection.follow_symlinks)
         if reason is not None:
             remote = remote_dir + sanitise_name(name)
             return PlanItem(
@@ -336,15 +346,17 @@ class Planner:
         rel: str,
         specs: tuple[tuple[str, pathspec.GitIgnoreSpec], ...],
         ancestors: frozenset[tuple[int, int]],
+        bound: tuple[str, str],
     ) -> str | None:
         selection = self.options.selection
         if _has_surrogates(entry.name):
-            return "name is not valid UTF-8; rename it"
+            return NOT_UTF8
         if entry.name.startswith(".") and not selection.hidden:
             return "hidden folder (use --hidden)"
         if entry.is_symlink():
-            if not selection.follow_symlinks:
-                return "symlinked folder (use --follow-symlinks)"
+            reason = link_reason(entry.path, *bound, selection.follow_symlinks)
+            if reason is not None:
+                return reason
             if _dir_id(entry.path) in ancestors:
                 return "symlink loop"
         m = self._matchers
@@ -359,25 +371,6 @@ class Planner:
         shown = printable(os.path.join(shown_root, rel_dir))
         return PlanItem(shown, printable(rel_dir), folder, "", folder, action="skip",
                         reason=reason)  # fmt: skip
-
-    @staticmethod
-    def _mark_collisions(files: list[PlanItem]) -> list[PlanItem]:
-        """Within one folder, every file whose predicted remote path is shared fails."""
-        by_remote: dict[str, list[int]] = {}
-        for index, item in enumerate(files):
-            if item.action == "upload":
-                by_remote.setdefault(item.remote_path, []).append(index)
-        for indexes in by_remote.values():
-            if len(indexes) > 1:
-                names = ", ".join(f"'{files[i].file_name}'" for i in indexes)
-                for i in indexes:
-                    files[i] = _replace(
-                        files[i],
-                        "fail",
-                        f"name collision: {names} all map to "
-                        f"{files[i].remote_path}; rename all but one",
-                    )
-        return files
 
 
 def _replace(item: PlanItem, action: str, reason: str) -> PlanItem:

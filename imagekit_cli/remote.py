@@ -3,25 +3,22 @@
 ``list_tree`` walks remote folders breadth-first with the list API (one request per folder
 plus one per further 1000 items), with its own small concurrency and 429 handling, since
 the media API is rate-limited and uploads are not. ``decide`` is the pure per-file rule;
-``SyncState`` remembers what was uploaded so same-size edits are noticed.
+``sync_state.SyncState`` remembers what was uploaded so same-size edits are noticed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imagekit_cli.client import LIST_PAGE_SIZE, ImageKitClient
-from imagekit_cli.errors import ConfigError
 from imagekit_cli.planning import PlanItem
 from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
+from imagekit_cli.sync_state import StateEntry
 
 LIST_CONCURRENCY = 4
 
@@ -118,18 +115,6 @@ async def list_tree(
     return files, folders
 
 
-@dataclass(frozen=True, slots=True)
-class StateEntry:
-    """What the last sync uploaded (or accepted as in sync) for one remote path."""
-
-    rel: str
-    size: int
-    mtime: float
-    sha256: str | None
-    file_id: str | None
-    version_id: str | None
-
-
 def sha256_of(path: str | Path) -> str:
     """The sha256 of a local file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
@@ -205,84 +190,6 @@ def deletions(
             continue
         gone.append(file)
     return sorted(gone, key=lambda f: f.path)
-
-
-def default_state_dir(env: Mapping[str, str]) -> Path:
-    """``$IMAGEKIT_STATE_DIR``, else ``$XDG_STATE_HOME/imagekit-cli``, else ~/.local/state/."""
-    if env.get("IMAGEKIT_STATE_DIR"):
-        return Path(env["IMAGEKIT_STATE_DIR"])
-    base = env.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
-    return Path(base) / "imagekit-cli"
-
-
-class SyncState:
-    """Per (base URL, remote folder) records in a SQLite file, committed often.
-
-    Losing the file is safe: sync then compares sizes only and records a new baseline.
-    """
-
-    COMMIT_EVERY_S = 0.5
-
-    def __init__(self, path: Path, base_url: str, root: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            path.touch(mode=0o600)
-        os.chmod(path, 0o600)
-        try:
-            self._db = sqlite3.connect(path, isolation_level="DEFERRED")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS files (base_url TEXT, root TEXT, rel TEXT, size INT,"
-                " mtime REAL, sha256 TEXT, file_id TEXT, version_id TEXT,"
-                " PRIMARY KEY (base_url, root, rel))"
-            )
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(
-                f"Sync state {path} is unreadable ({exc}).",
-                hint="Delete it; the next sync compares sizes and rebuilds it.",
-            ) from None
-        self.path = path
-        self._key = (base_url, root)
-        self._last_commit = time.monotonic()
-        rows = self._db.execute(
-            "SELECT rel, size, mtime, sha256, file_id, version_id FROM files"
-            " WHERE base_url = ? AND root = ?",
-            self._key,
-        )
-        self.entries = {row[0]: StateEntry(*row) for row in rows}
-
-    def get(self, rel: str) -> StateEntry | None:
-        """The record for a remote relative path."""
-        return self.entries.get(rel)
-
-    def put(self, entry: StateEntry) -> None:
-        """Remember an entry; committed within half a second."""
-        self.entries[entry.rel] = entry
-        self._db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (*self._key, entry.rel, entry.size, entry.mtime, entry.sha256, entry.file_id,
-             entry.version_id),
-        )  # fmt: skip
-        self._maybe_commit()
-
-    def delete(self, rel: str) -> None:
-        """Forget a path (it was deleted remotely)."""
-        self.entries.pop(rel, None)
-        self._db.execute(
-            "DELETE FROM files WHERE base_url = ? AND root = ? AND rel = ?", (*self._key, rel)
-        )
-        self._maybe_commit()
-
-    def _maybe_commit(self) -> None:
-        if time.monotonic() - self._last_commit >= self.COMMIT_EVERY_S:
-            self._db.commit()
-            self._last_commit = time.monotonic()
-
-    def close(self) -> None:
-        """Commit and close."""
-        self._db.commit()
-        self._db.close()
 
 
 def iter_with_seen(

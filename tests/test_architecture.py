@@ -32,10 +32,12 @@ ALLOWED = {
     "config": {"errors", "files"},
     "auth": {"errors", "config"},
     "limits": {"errors"},
-    "planning": {"errors", "config", "limits"},
+    "planning": {"errors", "config", "limits", "plan_guards"},
+    "plan_guards": set(),
     "client": {"errors", "auth", "config", "answers"},
     "retry": {"errors", "client"},
-    "remote": {"errors", "client", "planning", "config", "report", "retry"},
+    "remote": {"errors", "client", "planning", "config", "report", "retry", "sync_state"},
+    "sync_state": {"errors"},
     "engine": {"errors", "client", "retry", "report", "events", "auth"},
     "report": {"errors"},
     "events": {"report"},
@@ -58,6 +60,19 @@ ALLOWED = {
         "retry",
         "remote",
         "limits",
+    },
+    "syncing": {
+        "errors",
+        "auth",
+        "client",
+        "engine",
+        "events",
+        "planning",
+        "report",
+        "retry",
+        "remote",
+        "runner",
+        "sync_state",
     },
 }
 THIRD_PARTY_HOME = {
@@ -169,12 +184,11 @@ def test_the_rules_have_no_cycle() -> None:
 # (rule, module) -> the figure measured when the rule was introduced. Each entry is an
 # expected failure; delete it when the module is brought within the rule.
 NOT_YET = {
-    ("module", "runner.py"): "454 lines",
     ("functions", "cli/sync.py"): "sync 99 lines",
     ("functions", "cli/upload.py"): "upload 82 lines",
     ("functions", "remote.py"): "list_tree 58 lines",
     ("functions", "retry.py"): "call_with_retry 59 lines",
-    ("functions", "runner.py"): "_delete_phase 54 lines",
+    ("functions", "syncing.py"): "_delete_phase 54 lines",
     ("commands", "cli/ls.py"): "ls body 38 lines",
     ("commands", "cli/sync.py"): "sync body 86 lines",
     ("commands", "cli/upload.py"): "upload body 67 lines",

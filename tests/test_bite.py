@@ -127,7 +127,7 @@ def test_sync_delete_spares_what_is_under_unreadable_or_hidden_folders(
     unreadable.add(os.path.realpath(local / "locked"))
 
     result = cli("sync", str(local), "/site", "--delete", "--yes", "-o", "json", env=env)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # an unreadable folder is a skip by error
     assert fake.stored_paths() == {
         "/site/kept.jpg", "/site/locked/a.jpg", "/site/locked/deep/b.jpg", "/site/.cache/c.jpg",
         "/site/.d.jpg",

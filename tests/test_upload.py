@@ -69,7 +69,8 @@ def test_tree_upload_exact_paths_and_reasons(
     report_path = tmp_path / "report.json"
     result = cli("upload", "photos", "--folder", "/site", "-j", "4", "--report",
                  str(report_path), env=env)  # fmt: skip
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # huge.jpg: over the plan's limit is an error
+    assert "Not uploaded because of errors: 1 file(s) (1 exceeds free plan limit" in result.stderr
     assert fake.stored_paths() == _expected_remote(expected)
     report = _report(report_path)
     got = {
@@ -97,7 +98,7 @@ def test_each_auth_mode_uploads_tree(
     monkeypatch.chdir(tmp_path)
     expected = build_tree(tmp_path / "photos")
     result = cli("upload", "photos", "--folder", "/site", "--auth", mode, "-j", "4", env=env)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # huge.jpg is over the plan's limit
     assert fake.stored_paths() == _expected_remote(expected)
     uploads = fake.requests_of("upload")
     assert all(r.status == 200 for r in uploads)
@@ -188,19 +189,21 @@ def test_missing_private_key_exit_3(fake, cli: CliRecorder, tmp_path) -> None:
     )
 
 
-def test_collision_pair_fails_both(fake: FakeState, env, cli: CliRecorder, tmp_path) -> None:
+def test_collision_pair_first_wins(fake: FakeState, env, cli: CliRecorder, tmp_path) -> None:
     make_file(tmp_path / "d" / "a b.jpg", 100, 1)
     make_file(tmp_path / "d" / "a_b.jpg", 100, 2)
     make_file(tmp_path / "d" / "ok.jpg", 100, 3)
     result = cli("upload", str(tmp_path / "d"), "-o", "json", env=env)
     assert result.exit_code == 1
     files = {Path(f["path"]).name: f for f in json.loads(result.stdout)["files"]}
-    for name in ("a b.jpg", "a_b.jpg"):
-        assert files[name]["status"] == "failed"
-        assert files[name]["reason"] == (
-            "name collision: 'a b.jpg', 'a_b.jpg' all map to /a_b.jpg; rename all but one"
-        )
-    assert fake.stored_paths() == {"/ok.jpg"}
+    assert files["a b.jpg"]["status"] == "uploaded"  # first in plan order (sorted by name)
+    assert files["a_b.jpg"]["status"] == "failed"
+    assert files["a_b.jpg"]["reason"] == (
+        f"collides with {tmp_path / 'd' / 'a b.jpg'}: both would be stored at /a_b.jpg; "
+        "rename one, or send them to different folders"
+    )
+    assert fake.stored_paths() == {"/ok.jpg", "/a_b.jpg"}
+    assert len(fake.file_at("/a_b.jpg").versions) == 1
 
 
 def test_dry_run_sends_nothing_and_needs_no_key(fake: FakeState, cli, tmp_path, monkeypatch):
@@ -208,7 +211,7 @@ def test_dry_run_sends_nothing_and_needs_no_key(fake: FakeState, cli, tmp_path, 
     build_tree(tmp_path / "photos")
     env = {"IMAGEKIT_BASE_URL": fake.base_url}
     result = cli("upload", "photos", "--folder", "/site", "--dry-run", "-o", "jsonl", env=env)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # huge.jpg would be skipped: over the limit
     records = [json.loads(line) for line in result.stdout.splitlines()]
     planned = {r["path"]: r["remote_path"] for r in records if r["status"] == "planned"}
     assert planned["photos/2024/my photo.webp"] == "/site/2024/my_photo.webp"
@@ -278,12 +281,12 @@ def test_special_files_skipped_with_reasons(fake, env, cli: CliRecorder, tmp_pat
     os.mkfifo(tmp_path / "d" / "pipe.jpg")
     (tmp_path / "d" / "dangling.jpg").symlink_to(tmp_path / "nowhere")
     result = cli("upload", str(tmp_path / "d"), "-o", "json", env=env)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # a dangling link is an error skip
     reasons = {Path(f["path"]).name: f["reason"] for f in json.loads(result.stdout)["files"]}
     assert reasons == {
         "ok.jpg": None,
         "pipe.jpg": "not a regular file",
-        "dangling.jpg": "cannot stat: No such file or directory",
+        "dangling.jpg": "dangling symlink",
     }
 
 

@@ -12,14 +12,18 @@ from imagekit_cli.cli.context import AppContext
 from imagekit_cli.config import (
     DEFAULT_PROFILE,
     PROFILE_KEYS,
+    URL_KEYS,
     EnvVars,
     check_key_shapes,
+    check_url,
+    parse_concurrency,
     read_config,
     split_auth_header,
     write_config,
 )
 from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import PLAN_LIMITS
+from imagekit_cli.planning import normalise_folder
 from imagekit_cli.text import printable
 
 SECRET_KEYS = ("private_key",)
@@ -30,16 +34,20 @@ def _profile_name(app: AppContext) -> str:
 
 
 def _coerce(key: str, value: str) -> Any:
+    """The value checked by the same functions as its flag: ``-j``, ``--plan`` (the same
+    plan list), ``--folder``, ``--base-url`` and ``--auth-endpoint``."""
     if key not in PROFILE_KEYS:
         raise UsageError(f"Unknown setting '{key}'.", hint=f"Use one of {', '.join(PROFILE_KEYS)}.")
     if key == "concurrency":
-        if not value.isdigit() or int(value) < 1:
-            raise UsageError(f"concurrency must be a whole number of at least 1, not '{value}'.")
-        return int(value)
+        return parse_concurrency(value, key)
     if key == "plan" and value not in PLAN_LIMITS:
         raise UsageError(
             f"plan '{value}' is not a plan.", hint=f"Use one of {', '.join(PLAN_LIMITS)}."
         )
+    if key == "folder":
+        normalise_folder(value, key)
+    if key in URL_KEYS:
+        return check_url(value, key, allow_query=key != "base_url")
     return value
 
 

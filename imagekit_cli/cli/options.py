@@ -9,6 +9,8 @@ import click
 
 from imagekit_cli.auth import AUTH_MODES
 from imagekit_cli.cli.context import AppContext
+from imagekit_cli.config import parse_concurrency
+from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import PLAN_LIMITS
 from imagekit_cli.report_files import OUTPUT_FORMATS
 from imagekit_cli.ui import PROGRESS_MODES, make_consoles
@@ -23,6 +25,16 @@ def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
         return func
 
     return decorator
+
+
+def _concurrency(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``-j``: checked by the same function as ``config set concurrency`` and the profile."""
+    if value is None:
+        return None
+    try:
+        return parse_concurrency(value, "concurrency")
+    except UsageError as exc:
+        raise click.BadParameter(exc.message, ctx, param) from None
 
 
 selection_options = _apply(
@@ -53,7 +65,8 @@ selection_options = _apply(
         click.option(
             "--follow-symlinks",
             is_flag=True,
-            help="Follow symlinked folders (loops are detected and skipped).",
+            help="Follow symlinked files and folders that stay inside the folder being "
+            "uploaded (links pointing outside it and loops are skipped).",
         ),
     ]
 )
@@ -87,7 +100,8 @@ engine_options = _apply(
         click.option(
             "-j",
             "--concurrency",
-            type=click.IntRange(1, 256),
+            metavar="N",
+            callback=_concurrency,
             default=None,
             help="Uploads in flight at once. Default: 8, or the profile's.",
         ),

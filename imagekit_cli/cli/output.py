@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from imagekit_cli.cli.context import AppContext
+from imagekit_cli.errors import ExitCode, UsageError
 from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
+from imagekit_cli.files import unwritable_reason
+from imagekit_cli.plan_guards import is_error_skip
 from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.report_files import (
     JournalWriter,
@@ -20,6 +23,7 @@ from imagekit_cli.report_files import (
     write_report,
 )
 from imagekit_cli.tables import print_summary, print_table
+from imagekit_cli.text import printable
 from imagekit_cli.ui import PlainReporter
 
 TYPE_NOT_ALLOWED = "type not allowed"
@@ -53,6 +57,31 @@ class TypeSkips(NullReporter):
         )
 
 
+class ErrorSkips(NullReporter):
+    """Counts files skipped because of an error (unreadable, vanished, dangling link, over
+    the plan's limit): they were wanted and not sent, so the run must not exit 0."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def finished(self, result: FileResult) -> None:
+        """Count an error skip under its reason (without the detail after a colon)."""
+        if result.status == Status.SKIPPED and is_error_skip(result.reason):
+            self.counts[str(result.reason).partition(":")[0]] += 1
+
+    def line(self) -> str | None:
+        """``Not uploaded because of errors: 3 files (2 permission denied, ...); ...``."""
+        if not self.counts:
+            return None
+        total = sum(self.counts.values())
+        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        listed = ", ".join(f"{n} {reason}" for reason, n in ranked)
+        return (
+            f"Not uploaded because of errors: {total} file(s) ({listed}); "
+            "each is in the report with its reason."
+        )
+
+
 @dataclass
 class RunOutputs:
     """Where results go while a run is in progress, and whether the report keeps them all."""
@@ -63,18 +92,36 @@ class RunOutputs:
     journal: JournalWriter | None = None
     stdout_lines: JsonlWriter | None = None
     type_skips: TypeSkips = field(default_factory=TypeSkips)
+    error_skips: ErrorSkips = field(default_factory=ErrorSkips)
     lines_on_stderr: bool = False
+    step_summary: str | None = None
+    report_lost: bool = False
 
     def reporter(self, ui: Reporter) -> Reporter:
         """The UI reporter plus the streaming writers and the type-skip counter."""
         self.lines_on_stderr = isinstance(ui, PlainReporter)
         streams = [w for w in (self.journal, self.stdout_lines) if w is not None]
-        return FanoutReporter(ui, self.type_skips, *streams)
+        return FanoutReporter(ui, self.type_skips, self.error_skips, *streams)
+
+    def exit_code(self, report: RunReport) -> int:
+        """The report's exit code, but 1 instead of 0 when an error kept files back or
+        the report file could not be written."""
+        code = report.exit_code()
+        if code == ExitCode.OK and (self.error_skips.counts or self.report_lost):
+            return int(ExitCode.FAILED)
+        return int(code)
 
 
 def prepare_outputs(app: AppContext, output: str, report_path: str | None) -> RunOutputs:
     """A ``.jsonl`` report is a journal written as files finish; ``-o jsonl`` streams to
     stdout; only the other formats need every result kept until the end."""
+    if report_path:
+        problem = unwritable_reason(Path(report_path))
+        if problem:
+            raise UsageError(
+                f"--report {report_path}: cannot write there ({problem}).",
+                hint="Give a path in a folder you can write to.",
+            )
     journaled = bool(report_path) and str(report_path).lower().endswith(".jsonl")
     keep = output in ("json", "csv") or (output == "table" and not app.quiet)
     keep = keep or (bool(report_path) and not journaled)
@@ -84,6 +131,29 @@ def prepare_outputs(app: AppContext, output: str, report_path: str | None) -> Ru
         keep_files=keep,
         journal=JournalWriter(Path(str(report_path))) if journaled else None,
         stdout_lines=JsonlWriter(sys.stdout) if output == "jsonl" else None,
+        step_summary=_step_summary_path(app),
+    )
+
+
+def _step_summary_path(app: AppContext) -> str | None:
+    """``$GITHUB_STEP_SUMMARY`` under GitHub Actions if it can be written; otherwise a
+    warning now, and the run goes on without a job summary."""
+    path = app.env.get("GITHUB_STEP_SUMMARY") if app.env.get("GITHUB_ACTIONS") == "true" else None
+    problem = unwritable_reason(Path(path)) if path else None
+    if problem:
+        _warn_step_summary(app, str(path), problem)
+        return None
+    return path
+
+
+def _warn_step_summary(app: AppContext, path: str, problem: str) -> None:
+    app.err.print(
+        f"warning: cannot write the job summary to GITHUB_STEP_SUMMARY {printable(path)} "
+        f"({problem}); "
+        "the run goes on without it.",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -105,7 +175,17 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
     if outputs.journal is not None:
         outputs.journal.close()
     elif outputs.report_path:
-        write_report(report, Path(outputs.report_path))
+        try:
+            write_report(report, Path(outputs.report_path))
+        except OSError as exc:  # checked up front; this is the folder vanishing or a full disk
+            outputs.report_lost = True
+            app.err.print(
+                f"error: could not write --report {printable(outputs.report_path)} "
+                f"({exc.strerror or exc}); the results above are complete.",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
     if outputs.output == "table":
         listed = outputs.lines_on_stderr and _same_stream(sys.stdout, sys.stderr)
         if not app.quiet and report.files and not listed:
@@ -113,17 +193,19 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
     elif outputs.output != "jsonl":
         sys.stdout.write(render(report, outputs.output))
         sys.stdout.flush()
-    type_line = outputs.type_skips.line()
-    if type_line:
-        app.err.print(type_line, markup=False, highlight=False, soft_wrap=True)
+    for line in (outputs.type_skips.line(), outputs.error_skips.line()):
+        if line:
+            app.err.print(line, markup=False, highlight=False, soft_wrap=True)
     print_summary(report, app.err, quiet=app.quiet)
     if app.env.get("GITHUB_ACTIONS") == "true":
         for line in github_annotations(report):
             app.err.print(line, markup=False, highlight=False)
-        summary_file = app.env.get("GITHUB_STEP_SUMMARY")
-        if summary_file:
-            with open(summary_file, "a", encoding="utf-8") as handle:
-                handle.write(step_summary(report))
+        if outputs.step_summary:
+            try:
+                with open(outputs.step_summary, "a", encoding="utf-8") as handle:
+                    handle.write(step_summary(report))
+            except OSError as exc:
+                _warn_step_summary(app, outputs.step_summary, str(exc.strerror or exc))
 
 
 def _same_stream(first: object, second: object) -> bool:

@@ -26,10 +26,13 @@ from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
 from imagekit_cli.planning import normalise_folder
-from imagekit_cli.remote import RemoteFile, SyncState, default_state_dir
+from imagekit_cli.remote import RemoteFile
 from imagekit_cli.report import RunReport
 from imagekit_cli.report_files import check_report_path
-from imagekit_cli.runner import SyncOptions, UploadOptions, run_sync
+from imagekit_cli.runner import UploadOptions
+from imagekit_cli.sync_state import SyncState, default_state_dir
+from imagekit_cli.syncing import SyncOptions, run_sync
+from imagekit_cli.text import printable
 from imagekit_cli.ui import choose_progress, make_reporter
 from imagekit_cli.url_map import listening, open_url_map
 
@@ -124,7 +127,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
         with reporter.paused():
             app.err.print(f"{len(gone)} remote file(s) have no local counterpart:", markup=False)
             for file in gone[:SHOWN_DELETES]:
-                app.err.print(f"  {file.path}", markup=False)
+                app.err.print(f"  {printable(file.path)}", markup=False)
             if len(gone) > SHOWN_DELETES:
                 app.err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
             return click.confirm("Delete them?", default=False, err=True)
@@ -166,4 +169,4 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
             url_map.write()
     if fatal is not None:
         raise fatal
-    click.get_current_context().exit(int(report.exit_code()))
+    click.get_current_context().exit(outputs.exit_code(report))

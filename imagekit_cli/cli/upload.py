@@ -225,4 +225,4 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
             url_map.write()
     if fatal is not None:
         raise fatal
-    click.get_current_context().exit(int(report.exit_code()))
+    click.get_current_context().exit(outputs.exit_code(report))
