@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from imagekit_cli.auth import Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.engine import Engine, UploadJob
+from imagekit_cli.events import FanoutReporter, Reporter
 from imagekit_cli.planning import PlanItem
 from imagekit_cli.remote import list_tree
-from imagekit_cli.report import FanoutReporter, FileResult, Reporter, RunReport, Status
+from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.runner import EngineSettings, UploadOptions, dry_run_results
 from imagekit_cli.sync_delete import ConfirmDeletes, DeletePhase, RemoteTree
 from imagekit_cli.sync_plan import PlanEntry, SyncPlan

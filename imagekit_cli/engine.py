@@ -28,8 +28,9 @@ from imagekit_cli.errors import (
     ImageKitCLIError,
     SigningError,
 )
+from imagekit_cli.events import Reporter
 from imagekit_cli.lookup import CONFIRMED, LostAnswers, Target, Tries
-from imagekit_cli.report import FileResult, Reporter, RunReport, Status
+from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
 
 YIELD_EVERY = 200
@@ -70,10 +71,11 @@ def describe(exc: BaseException) -> str:
 
 
 def error_record(exc: BaseException) -> dict[str, object]:
-    """The report's ``error`` object."""
+    """The report's ``error`` object, with ImageKit's request id (support asks for it)."""
     status = exc.status if isinstance(exc, APIError) else None
     message = exc.message if isinstance(exc, ImageKitCLIError) else str(exc)
-    return {"status": status, "message": message}
+    request_id = exc.request_id if isinstance(exc, APIError) else None
+    return {"status": status, "message": message, "request_id": request_id}
 
 
 class Engine:

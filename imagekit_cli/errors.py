@@ -31,7 +31,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Process exit codes; a contract for pipelines (DESIGN.md §5)."""
+    """Process exit codes; a contract for pipelines (README, "Exit codes")."""
 
     OK = 0
     FAILED = 1

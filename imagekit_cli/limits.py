@@ -1,4 +1,7 @@
-"""Allowed file types and per-plan upload size limits (DESIGN.md §6)."""
+"""Allowed file types and per-plan upload size limits.
+
+ImageKit's limits: https://imagekit.io/docs/api-reference/upload-file/upload-file
+"""
 
 from __future__ import annotations
 

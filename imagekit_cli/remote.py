@@ -138,7 +138,7 @@ def decide(
     checksum: bool = False,
     hasher: Callable[[str], str] = sha256_of,
 ) -> Decision:
-    """The sync rule for one file (DESIGN.md §7).
+    """The sync rule for one file (README, "imagekit sync"; ARCHITECTURE.md, "Sync").
 
     Upload when the remote file is missing or its size differs. With equal sizes the
     file is unchanged unless the sync state, recorded against the same remote version,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from imagekit_cli.errors import UsageError
-from imagekit_cli.report import SCHEMA_VERSION, FileResult, RunReport, Status, read_records
+from imagekit_cli.report import SCHEMA_VERSION, FileResult, RunReport, Status
 
 READABLE = (".json", ".jsonl", ".csv", ".xml")
 
@@ -45,6 +45,30 @@ class ReadReport:
             return os.stat(self.path).st_mtime
         except OSError:
             return 0.0
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """File records of a ``.json`` or ``.jsonl`` report; a torn last line is ignored."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"Cannot read report {path}: {exc.strerror}.") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            raise UsageError(f"Report {path} is not valid JSON.") from None
+        yield from data.get("files", [])
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(text.splitlines()):
+                return  # a crash mid-write leaves at most the last line torn
+            raise UsageError(f"Report {path} line {number} is not valid JSON.") from None
 
 
 def read_report(path: Path) -> ReadReport:
@@ -99,8 +123,10 @@ def _csv_records(path: Path) -> list[dict[str, Any]]:
             if name in record:
                 record[name] = kind(record[name])
         status, message = record.pop("error_status", None), record.pop("error_message", None)
+        request_id = record.pop("error_request_id", None)
         if status or message:
-            record["error"] = {"status": int(status) if status else None, "message": message}
+            record["error"] = {"status": int(status) if status else None, "message": message,
+                               "request_id": request_id}  # fmt: skip
         records.append(record)
     return records
 

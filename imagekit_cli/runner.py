@@ -2,7 +2,8 @@
 
 ``run_upload`` streams the plan into the engine, so the first request starts while a large
 tree is still being walked. Upload options map one-to-one onto API fields
-(imagekit-api.md §3c), validated locally before anything is sent.
+(https://imagekit.io/docs/api-reference/upload-file/upload-file), validated locally before
+anything is sent.
 """
 
 from __future__ import annotations
@@ -17,14 +18,10 @@ from imagekit_cli.auth import Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.engine import Engine, UploadJob
 from imagekit_cli.errors import UsageError
+from imagekit_cli.events import Reporter
 from imagekit_cli.planning import PlanItem
-from imagekit_cli.report import (
-    FileResult,
-    Reporter,
-    RunReport,
-    Status,
-    read_records,
-)
+from imagekit_cli.report import FileResult, RunReport, Status
+from imagekit_cli.report_read import read_records
 from imagekit_cli.retry import RetryPolicy
 
 RESUMED = "already uploaded (--resume)"

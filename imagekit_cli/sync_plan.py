@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from imagekit_cli.errors import ImageKitCLIError, UsageError
+from imagekit_cli.events import NullReporter
 from imagekit_cli.files import write_atomic
 from imagekit_cli.naming import folder_path
-from imagekit_cli.report import FileResult, NullReporter, Status, utc_stamp
+from imagekit_cli.report import FileResult, Status, utc_stamp
 from imagekit_cli.report_read import parse_stamp
 from imagekit_cli.runner import UploadOptions
 from imagekit_cli.text import printable

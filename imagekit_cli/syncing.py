@@ -14,16 +14,10 @@ from dataclasses import dataclass, field
 from imagekit_cli.auth import Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.engine import Engine, UploadJob
+from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
 from imagekit_cli.planning import PlanItem, Planner
 from imagekit_cli.remote import RemoteFile, decide, deletions, iter_with_seen, list_tree
-from imagekit_cli.report import (
-    FanoutReporter,
-    FileResult,
-    NullReporter,
-    Reporter,
-    RunReport,
-    Status,
-)
+from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.runner import (
     EngineSettings,
     UploadOptions,

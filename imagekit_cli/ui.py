@@ -1,9 +1,10 @@
-"""What a person or a CI log sees: live progress, plain lines, summaries, tables.
+"""What a person or a CI log sees while a run goes: the consoles and live progress.
 
 Three Reporter implementations: ``RichReporter`` (a TTY: overall files and bytes, speed,
 ETA and a row per file in flight), ``PlainReporter`` (CI and pipes: one line per finished
 file and a progress line every 10 s, never an ANSI code) and ``QuietReporter`` (-q:
-failures only). All of them write to stderr; stdout carries results only.
+failures only). All of them write to stderr; stdout carries results only. What is
+printed once the run ends (tables, the summary) is ``tables.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from types import TracebackType
 
 from rich.console import Console
@@ -24,12 +25,13 @@ from rich.progress import (
     TaskID,
     TextColumn,
 )
-from rich.table import Table
 
 from imagekit_cli.errors import ImageKitCLIError
+from imagekit_cli.events import NullReporter
 from imagekit_cli.limits import format_size
-from imagekit_cli.report import FileResult, NullReporter, RunReport, Status
-from imagekit_cli.text import markdown_cell, printable
+from imagekit_cli.report import FileResult, Status
+from imagekit_cli.tables import size_text
+from imagekit_cli.text import printable
 
 PROGRESS_MODES = ("auto", "rich", "plain", "none")
 PLAIN_PROGRESS_EVERY_S = 10.0
@@ -57,17 +59,10 @@ def choose_progress(mode: str, err: Console, quiet: bool, env_ci: bool) -> str:
     return "rich" if err.is_terminal and not env_ci else "plain"
 
 
-def _size_text(result: FileResult) -> str:
-    """The size, or ``-`` for a URL source ImageKit fetches (its size is not known here)."""
-    if not result.size and result.path.startswith(("http://", "https://")):
-        return "-"
-    return format_size(result.size)
-
-
 def _line(result: FileResult) -> str:
     status = result.status.value
     if result.status in (Status.UPLOADED, Status.PLANNED, Status.DELETED):
-        size = _size_text(result)
+        size = size_text(result)
         extra = f"  {result.duration_s:.2f}s" if result.status == Status.UPLOADED else ""
         retries = f"  ({result.attempts} attempts)" if result.attempts > 1 else ""
         note = f"  [{result.reason}]" if result.reason else ""
@@ -300,160 +295,8 @@ def make_reporter(mode: str, err: Console, verbose: int) -> _Counting:
     return QuietReporter(err, verbose)
 
 
-def summary_line(report: RunReport) -> str:
-    """``Uploaded 3, skipped 1, failed 1 · 20.5 kB in 1.23s (2.4 files/s)``."""
-    s = report.summary()
-    parts = []
-    if report.dry_run:
-        parts.append(f"Planned {s['planned']}")
-    else:
-        parts.append(f"Uploaded {s['uploaded']}")
-    parts += [f"skipped {s['skipped']}", f"failed {s['failed']}"]
-    if report.command in ("sync", "apply"):
-        parts.append(f"deleted {s['deleted']}")
-    duration = report.duration_s
-    rate = s["uploaded"] / duration if duration > 0 else 0.0
-    text = ", ".join(parts) + f" · {format_size(s['bytes_uploaded'])} in {duration:.2f}s"
-    if not report.dry_run:
-        text += f" ({rate:.1f} files/s)"
-    if report.interrupted:
-        text += " · interrupted"
-    return text
-
-
-def print_summary(report: RunReport, err: Console, quiet: bool = False) -> None:
-    """The summary and, for a person, a table of failures with their reasons."""
-    failures = report.failures
-    if failures and err.is_terminal and not quiet:
-        table = Table(title="Failed files", show_lines=False)
-        for column in ("path", "remote path", "reason"):
-            table.add_column(column, overflow="fold")
-        for f in failures[:50]:
-            table.add_row(printable(f.path), printable(f.remote_path), printable(f.reason or ""))
-        err.print(table)
-        if len(failures) > 50:
-            err.print(f"… and {len(failures) - 50} more (see --report).")
-    err.print(summary_line(report), markup=False)
-
-
-def shorten_middle(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters with ``…`` in the middle, keeping most of its end."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return "…"[:width]
-    tail = (width - 1) * 2 // 3
-    return text[: width - 1 - tail] + "…" + (text[-tail:] if tail else "")
-
-
-MIN_PATH_WIDTH = 12
-GAP = 2  # spaces between two columns
-
-
-def _fit_paths(rows: list[list[str]], headers: list[str], width: int) -> None:
-    """Shorten the path columns (1 and 2) in the middle so the rows fit ``width``.
-
-    When even that leaves too little room, the remote path column is dropped: an uploaded
-    file's URL shows it, and the report keeps it.
-    """
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    room = width - GAP * (len(headers) - 1) - widths[0] - widths[3] - widths[4]
-    if widths[1] + widths[2] <= room:
-        return
-    if room < 2 * MIN_PATH_WIDTH + GAP:
-        del headers[2]
-        for row in rows:
-            del row[2]
-        room += GAP
-        widths[1] = max(MIN_PATH_WIDTH, room)
-    else:
-        share = max(MIN_PATH_WIDTH, room * widths[1] // (widths[1] + widths[2]))
-        widths[1:3] = [share, max(MIN_PATH_WIDTH, room - share)]
-    for row in rows:
-        row[1] = shorten_middle(row[1], widths[1])
-        if len(headers) == 5:
-            row[2] = shorten_middle(row[2], widths[2])
-
-
-def print_table(results: Iterable[FileResult], out: Console) -> None:
-    """The human results table on stdout: status, path, remote path, size, URL or reason.
-
-    URLs are kept whole (they are meant to be copied); when the table is wider than the
-    terminal, paths are shortened in the middle instead of wrapped mid-word.
-    """
-    headers = ["status", "path", "remote path", "size", "url / reason"]
-    rows = [
-        [
-            f.status.value,
-            printable(f.path),
-            printable(f.remote_path),
-            _size_text(f),
-            printable(f.url or f.reason or ""),
-        ]
-        for f in results
-    ]
-    _fit_paths(rows, headers, out.width)
-    table = Table(show_edge=False, pad_edge=False, box=None)
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    for header, width in zip(headers, widths, strict=True):
-        table.add_column(header, no_wrap=True, overflow="ignore", min_width=width)
-    for row in rows:
-        table.add_row(*row)
-    # A URL longer than the terminal stays whole: the line wraps instead of the URL.
-    total = max(out.width, sum(widths) + GAP * (len(widths) - 1))
-    if out.is_terminal:
-        out.print(table, crop=False, width=total)
-        return
-    with out.capture() as captured:
-        out.print(table, crop=False, width=total)
-    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
-    out.file.flush()
-
-
 def render_error(err: Console, exc: ImageKitCLIError | str, debug_hint: bool = True) -> None:
     """One ``Error: ...`` line, and how to see more."""
     err.print(
         f"Error: {printable(str(exc))}", markup=False, style="red" if err.is_terminal else None
     )
-
-
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def github_annotations(report: RunReport) -> list[str]:
-    """``::error file=PATH::message`` for every failed file."""
-    lines = []
-    for f in report.failures:
-        if f.status == Status.FAILED:
-            message = (f.error or {}).get("message") or f.reason or "failed"
-            lines.append(
-                f"::error file={_escape_property(printable(f.path))},title=imagekit "
-                f"{report.command}::{_escape_data(printable(str(message)))}"
-            )
-    return lines
-
-
-def step_summary(report: RunReport) -> str:
-    """A markdown summary for ``$GITHUB_STEP_SUMMARY``."""
-    s = report.summary()
-    rows = [
-        f"### imagekit {report.command}",
-        "",
-        "| uploaded | skipped | failed | deleted | bytes | duration |",
-        "|---:|---:|---:|---:|---:|---:|",
-        f"| {s['uploaded']} | {s['skipped']} | {s['failed']} | {s['deleted']} | "
-        f"{format_size(s['bytes_uploaded'])} | {report.duration_s:.1f}s |",
-    ]
-    failures = report.failures
-    if failures:
-        rows += ["", "| failed file | remote path | error |", "|---|---|---|"]
-        for f in failures:
-            message = str((f.error or {}).get("message") or f.reason or "")
-            cells = (markdown_cell(f.path), markdown_cell(f.remote_path), markdown_cell(message))
-            rows.append(f"| {' | '.join(cells)} |")
-    return "\n".join(rows) + "\n"

@@ -19,9 +19,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from imagekit_cli.errors import ImageKitCLIError, UsageError
+from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
 from imagekit_cli.files import write_atomic
 from imagekit_cli.planning import is_url
-from imagekit_cli.report import FanoutReporter, FileResult, NullReporter, Reporter, Status
+from imagekit_cli.report import FileResult, Status
 
 CACHE_BUSTER = "updatedAt"
 

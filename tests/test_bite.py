@@ -7,6 +7,8 @@ resume's mtime check and the shared 429 pause are each driven end to end.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -115,11 +117,12 @@ def test_sync_delete_spares_what_is_under_unreadable_or_hidden_folders(
     fake: FakeState, env, cli: CliRecorder, tmp_path: Path, unreadable: set[str]
 ) -> None:
     local = tmp_path / "local"
-    for name in ("gone.jpg", "kept.jpg", "locked/a.jpg", "locked/deep/b.jpg", ".cache/c.jpg"):
+    names = ("gone.jpg", "kept.jpg", "locked/a.jpg", "locked/deep/b.jpg", ".cache/c.jpg", ".d.jpg")
+    for name in names:
         make_file(local / name, 50)
     first = cli("sync", str(local), "/site", "--hidden", env=env)
     assert first.exit_code == 0, first.stderr
-    assert len(fake.stored_paths()) == 5
+    assert len(fake.stored_paths()) == 6
     (local / "gone.jpg").unlink()
     unreadable.add(os.path.realpath(local / "locked"))
 
@@ -127,12 +130,14 @@ def test_sync_delete_spares_what_is_under_unreadable_or_hidden_folders(
     assert result.exit_code == 1, result.stderr  # an unreadable folder is a skip by error
     assert fake.stored_paths() == {
         "/site/kept.jpg", "/site/locked/a.jpg", "/site/locked/deep/b.jpg", "/site/_cache/c.jpg",
+        "/site/.d.jpg",
     }  # fmt: skip
     records = {f["path"]: f for f in json.loads(result.stdout)["files"]}
     assert records["/site/gone.jpg"]["status"] == "deleted"
     skipped = {Path(p).name: f["reason"] for p, f in records.items() if f["status"] == "skipped"}
     assert skipped["locked"] == "permission denied"
     assert skipped[".cache"] == "hidden folder (use --hidden)"
+    assert skipped[".d.jpg"] == "hidden file (use --hidden)"
 
 
 def test_resume_reuploads_a_file_with_the_same_size_and_a_new_mtime(
@@ -190,3 +195,25 @@ def test_rate_limited_listing_waits_what_the_server_says(
     hits = [r for r in lists if r.status == 429]
     assert len(lists) - len(hits) == 13
     assert 1 <= len(hits) <= 8, f"{len(hits)} 429s"  # 7 when the wait is honoured, 14 if not
+
+
+def test_imagekit_request_id_reaches_every_report_format(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    make_file(tmp_path / "t" / "ok.jpg", 50)
+    make_file(tmp_path / "t" / "bad.jpg", 50, 1)
+    fake.faults.fail_names["bad.jpg"] = (400, "Your request contains invalid file parameter.")
+    reports = {suffix: tmp_path / f"run{suffix}" for suffix in (".json", ".jsonl", ".csv", ".xml")}
+    for path in reports.values():
+        result = cli("upload", str(tmp_path / "t"), "--report", str(path), env=env)
+        assert result.exit_code == 1, result.stderr
+    refused = [r.request_id for r in fake.requests_of("upload") if r.status == 400]
+    assert all(refused)
+    first, journal, table, junit = refused  # one refused upload per run
+    (record,) = [f for f in json.loads(reports[".json"].read_text())["files"] if f["error"]]
+    assert record["error"]["request_id"] == first
+    lines = [json.loads(line) for line in reports[".jsonl"].read_text().splitlines()]
+    assert [r["error"]["request_id"] for r in lines if r["error"]] == [journal]
+    rows = list(csv.DictReader(io.StringIO(reports[".csv"].read_text())))
+    assert [r["error_request_id"] for r in rows if r["status"] == "failed"] == [table]
+    assert f"(ImageKit request id {junit})" in reports[".xml"].read_text()

@@ -172,8 +172,9 @@ def test_github_actions_annotations_and_summary(fake, env, cli, tmp_path: Path) 
     assert lines[2:4] == ["| uploaded | skipped | failed | deleted | bytes | duration |",
                           "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     assert lines[4].startswith("| 1 | 1 | 1 | 0 | 100 B | ")
+    (refused,) = [r for r in fake.requests_of("upload") if r.status == 400]
     assert lines[-1] == (f"| {bad} | /gh/bad__one.jpg | Your request failed 'checks' "
-                         "validation. |")  # fmt: skip
+                         f"validation. (ImageKit request id {refused.request_id}) |")  # fmt: skip
 
 
 def test_ci_env_forces_plain_progress(fake, env, cli, tmp_path: Path) -> None:

@@ -165,6 +165,7 @@ def test_every_field_round_trips(fake: FakeState, tmp_path: Path) -> None:
     assert "isPrivateFile" not in response.body
 
 
+@pytest.mark.slow
 def test_listing_pages_beyond_1000_and_bulk_delete(fake: FakeState, tmp_path: Path) -> None:
     data = make_file(tmp_path / "x.txt", 3)
     creds = Credentials(headers={"Authorization": "Basic " + __import__("base64").b64encode(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import shutil
 import socket
@@ -218,6 +219,8 @@ def self_signed_server(tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
     try:
         yield f"https://127.0.0.1:{listener.getsockname()[1]}", connections
     finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() does not
         listener.close()
         thread.join(timeout=5)
 

@@ -1,4 +1,4 @@
-"""The fake server itself is faithful to imagekit-api.md: checked with raw HTTP, no client."""
+"""The fake server itself is faithful to ImageKit's API: checked with raw HTTP, no client."""
 
 from __future__ import annotations
 

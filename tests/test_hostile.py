@@ -16,9 +16,10 @@ from imagekit_cli.auth import BasicAuthSigner
 from imagekit_cli.client import ImageKitClient
 from imagekit_cli.config import Secret
 from imagekit_cli.errors import UsageError
+from imagekit_cli.events import NullReporter
 from imagekit_cli.naming import normalise_folder, sanitise_folder
 from imagekit_cli.planning import Planner, PlanOptions
-from imagekit_cli.report import NullReporter, RunReport, Status
+from imagekit_cli.report import RunReport, Status
 from imagekit_cli.runner import EngineSettings, UploadOptions, run_upload
 from tests.conftest import PRIVATE_KEY
 from tests.fake_imagekit import FakeServer, FakeState

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from imagekit_cli.report import FileResult, RunReport, Status, write_report
+from imagekit_cli.report import FileResult, RunReport, Status
+from imagekit_cli.report_files import write_report
 from tests.conftest import CliRecorder, make_file
 from tests.fake_imagekit import FakeState
 

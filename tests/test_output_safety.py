@@ -11,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from imagekit_cli.report import FileResult, RunReport, Status, to_junit
+from imagekit_cli.report import FileResult, RunReport, Status
+from imagekit_cli.report_files import github_annotations, step_summary, to_junit
+from imagekit_cli.tables import print_table
 from imagekit_cli.text import markdown_cell, printable
-from imagekit_cli.ui import PlainReporter, github_annotations, print_table, step_summary
+from imagekit_cli.ui import PlainReporter
 from tests.conftest import CliRecorder, make_file
 from tests.fake_imagekit import FakeState
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from imagekit_cli.report import FileResult, Status
-from imagekit_cli.ui import print_table, shorten_middle
+from imagekit_cli.tables import print_table, shorten_middle
 from tests.conftest import CliRecorder, make_file
 
 LONG = "photos/2024/summer/holidays/a-rather-long-folder-name/IMG_20240712_183055_HDR.jpg"

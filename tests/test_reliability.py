@@ -87,6 +87,7 @@ def test_fault_matrix(fake: FakeState, env, cli: CliRecorder, tmp_path: Path, fa
         assert 1 <= storm_hits <= 8
 
 
+@pytest.mark.slow
 def test_journal_survives_sigkill_and_resume_sends_nothing_twice(
     fake: FakeState, env, tmp_path: Path
 ) -> None:
@@ -104,7 +105,7 @@ def test_journal_survives_sigkill_and_resume_sends_nothing_twice(
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    from imagekit_cli.report import read_records
+    from imagekit_cli.report_read import read_records
 
     journaled = {r["remote_path"] for r in read_records(journal) if r["status"] == "uploaded"}
     assert len(journaled) >= 150, "the journal was not written as files finished"
@@ -145,8 +146,9 @@ def test_file_changed_after_planning_fails_not_truncated(fake, tmp_path: Path) -
 
     from imagekit_cli.auth import BasicAuthSigner
     from imagekit_cli.config import Secret
+    from imagekit_cli.events import NullReporter
     from imagekit_cli.planning import Planner, PlanOptions
-    from imagekit_cli.report import NullReporter, RunReport
+    from imagekit_cli.report import RunReport
     from imagekit_cli.runner import EngineSettings, UploadOptions, run_upload
 
     make_file(tmp_path / "d" / "grows.jpg", 1000)

@@ -7,13 +7,8 @@ import io
 import json
 from pathlib import Path
 
-from imagekit_cli.report import (
-    FileResult,
-    RunReport,
-    Status,
-    render,
-    write_report,
-)
+from imagekit_cli.report import FileResult, RunReport, Status
+from imagekit_cli.report_files import render, write_report
 from imagekit_cli.report_read import merge_reports
 
 

@@ -7,7 +7,9 @@ import io
 from rich.console import Console
 
 from imagekit_cli.report import FileResult, RunReport, Status
-from imagekit_cli.ui import PlainReporter, QuietReporter, github_annotations, summary_line
+from imagekit_cli.report_files import github_annotations
+from imagekit_cli.tables import summary_line
+from imagekit_cli.ui import PlainReporter, QuietReporter
 
 
 def _console() -> tuple[Console, io.StringIO]:

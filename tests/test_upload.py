@@ -147,7 +147,9 @@ def test_400_is_not_retried_and_others_still_upload(
     bad = [f for f in _report(report_path)["files"] if f["status"] == "failed"]
     assert len(bad) == 1
     assert bad[0]["attempts"] == 1
-    assert bad[0]["error"] == {"status": 400, "message": "Your request failed 'checks' validation."}
+    (refused,) = [r for r in fake.requests_of("upload") if r.status == 400]
+    assert bad[0]["error"] == {"status": 400, "message": "Your request failed 'checks' validation.",
+                               "request_id": refused.request_id}  # fmt: skip
     assert len([r for r in fake.requests_of("upload") if r.fields["fileName"] == "bad.jpg"]) == 1
 
 
@@ -248,8 +250,9 @@ def test_file_deleted_after_planning_fails_rest_upload(fake: FakeState, tmp_path
     from imagekit_cli.auth import BasicAuthSigner
     from imagekit_cli.client import ImageKitClient
     from imagekit_cli.config import Secret
+    from imagekit_cli.events import NullReporter
     from imagekit_cli.planning import Planner, PlanOptions
-    from imagekit_cli.report import NullReporter, RunReport
+    from imagekit_cli.report import RunReport
     from imagekit_cli.runner import EngineSettings, UploadOptions, run_upload
 
     for name in ("a.jpg", "gone.jpg", "c.jpg"):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol
 
 import click
 
@@ -18,19 +19,19 @@ from imagekit_cli.auth import BasicAuthSigner
 from imagekit_cli.cli.common import credentials_refused, engine_settings, open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import PanelCommand, engine_options, output_options
-from imagekit_cli.cli.output import finish_run, prepare_outputs
+from imagekit_cli.cli.output import RunOutputs, finish_run, prepare_outputs
 from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.cli.sync import STATE_FILE, _confirmer
 from imagekit_cli.config import Secret, Settings
 from imagekit_cli.errors import AuthenticationError, DeleteLimitError, ImageKitCLIError, UsageError
-from imagekit_cli.report import Reporter, RunReport, check_report_path
+from imagekit_cli.events import Reporter
+from imagekit_cli.report import RunReport
+from imagekit_cli.report_files import check_report_path
 from imagekit_cli.runner import EngineSettings
 from imagekit_cli.sync_plan import SyncPlan, check_age, parse_duration, read_plan
 from imagekit_cli.sync_state import SyncState, default_state_dir
 from imagekit_cli.ui import choose_progress, make_reporter
-from imagekit_cli.url_map import listening, open_url_map
-
-SHOWN_DELETES = 10
+from imagekit_cli.url_map import UrlMap, listening, open_url_map
 
 
 @click.command(cls=PanelCommand)
@@ -65,71 +66,95 @@ def apply(app: AppContext, /, plan_path: Path, **opts: Any) -> None:
       imagekit apply plan.json --yes
     """
     plan = _checked_plan(app, plan_path, opts)
-    settings = app.settings(concurrency=opts["concurrency"])
-    if not opts["dry_run"]:
-        settings.require_private_key()  # before any work, as sync does
-    engine = engine_settings(settings, opts)
-    url_map = open_url_map(opts["url_map"], [plan.local_root], dry_run=opts["dry_run"])
-    report = RunReport("apply", dry_run=opts["dry_run"], target={
-        "plan": str(plan_path), "folder": plan.remote_folder, "local": plan.local_root,
-        "base_url": settings.base_url,
-    })  # fmt: skip
-    base = settings.base_url or "https://api.imagekit.io"
-    state = SyncState.open(default_state_dir(app.env) / STATE_FILE, base, plan.remote_folder)
-    reporter = make_reporter(choose_progress(opts["progress"], app.err, app.quiet, app.in_ci),
-                             app.err, app.verbose)  # fmt: skip
-    outputs = prepare_outputs(app, opts["output"], opts["report_path"])
-    report.keep_files = outputs.keep_files
-    listener = listening(outputs.reporter(reporter), url_map)
+    run = _ApplyRun.prepare(app, plan_path, plan, opts)
     fatal: ImageKitCLIError | None = None
     try:
-        with reporter:
-            if opts["dry_run"]:
-                dry_run_apply(plan, report, listener)
-            else:
-                run = _Run(app, settings, engine, reporter.paused, opts)
-                key = settings.require_private_key()
-                fatal = asyncio.run(run.apply(plan, report, listener, state, key))
+        with run.display:
+            fatal = run.go()
     finally:
-        state.close()
-        finish_run(app, report, outputs)
-        if url_map is not None:
-            url_map.write()
+        run.close()
     if fatal is not None:
         raise fatal
-    click.get_current_context().exit(outputs.exit_code(report))
+    click.get_current_context().exit(run.outputs.exit_code(run.report))
 
 
 # A plan is sharded when it is made (sync --shard K/N --plan-out plan-K.json), not applied.
 apply.params = [p for p in apply.params if p.name != "shard"]
 
 
-@dataclass(frozen=True)
-class _Run:
-    """What one apply run needs to talk to ImageKit and to the person at the terminal."""
+class _Display(Protocol):
+    """The UI reporter seen as a display: a context around the run that can pause for a
+    prompt (as a listener it is a plain ``Reporter``)."""
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def paused(self) -> AbstractContextManager[None]: ...
+
+
+@dataclass
+class _ApplyRun:
+    """One apply run: the plan, where results go, and how to reach ImageKit."""
 
     app: AppContext
+    plan: SyncPlan
+    opts: dict[str, Any]
     settings: Settings
     engine: EngineSettings
-    paused: Callable[[], AbstractContextManager[None]]
-    opts: dict[str, Any]
+    report: RunReport
+    state: SyncState
+    reporter: Reporter
+    display: _Display
+    outputs: RunOutputs
+    url_map: UrlMap | None
 
-    async def apply(
-        self,
-        plan: SyncPlan,
-        report: RunReport,
-        listener: Reporter,
-        state: SyncState,
-        key: Secret,
-    ) -> ImageKitCLIError | None:
-        """Run the plan; the error that stopped it, if any."""
+    @classmethod
+    def prepare(
+        cls, app: AppContext, plan_path: Path, plan: SyncPlan, opts: dict[str, Any]
+    ) -> _ApplyRun:
+        """Settings, report, sync state and outputs, checked before anything is sent."""
+        settings = app.settings(concurrency=opts["concurrency"])
+        if not opts["dry_run"]:
+            settings.require_private_key()  # before any work, as sync does
+        target = {"plan": str(plan_path), "folder": plan.remote_folder,
+                  "local": plan.local_root, "base_url": settings.base_url}  # fmt: skip
+        report = RunReport("apply", dry_run=opts["dry_run"], target=target)
+        base = settings.base_url or "https://api.imagekit.io"
+        state = SyncState.open(default_state_dir(app.env) / STATE_FILE, base, plan.remote_folder)
+        mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
+        outputs = prepare_outputs(app, opts["output"], opts["report_path"])
+        report.keep_files = outputs.keep_files
+        url_map = open_url_map(opts["url_map"], [plan.local_root], dry_run=opts["dry_run"])
+        ui = make_reporter(mode, app.err, app.verbose)
+        return cls(app, plan, opts, settings, engine_settings(settings, opts), report, state,
+                   ui, ui, outputs, url_map)  # fmt: skip
+
+    @functools.cached_property
+    def listener(self) -> Reporter:
+        """Everything that hears each result: the UI, the output writers, the URL map."""
+        return listening(self.outputs.reporter(self.reporter), self.url_map)
+
+    def go(self) -> ImageKitCLIError | None:
+        """Run (or dry-run) the plan; the error that stopped it, if any."""
+        if self.opts["dry_run"]:
+            dry_run_apply(self.plan, self.report, self.listener)
+            return None
+        return asyncio.run(self._apply(self.settings.require_private_key()))
+
+    async def _apply(self, key: Secret) -> ImageKitCLIError | None:
+        confirm = _confirmer(self.app, self.display.paused, self.opts["yes"])
         async with open_client(self.app, self.settings, self.engine) as client:
             try:
                 runner = await run_apply(
-                    plan, report, listener, client=client, signer=BasicAuthSigner(key),
-                    engine=self.engine, state=state,
-                    confirm=_confirmer(self.app, self.paused, self.opts["yes"]),
-                    max_delete=_max_delete(plan, self.opts),
+                    self.plan, self.report, self.listener, client=client,
+                    signer=BasicAuthSigner(key), engine=self.engine, state=self.state,
+                    confirm=confirm, max_delete=_max_delete(self.plan, self.opts),
                 )  # fmt: skip
             except AuthenticationError as exc:
                 return credentials_refused(exc, self.settings)
@@ -138,6 +163,13 @@ class _Run:
         if isinstance(runner.control.fatal, AuthenticationError):
             return credentials_refused(runner.control.fatal, self.settings)
         return None
+
+    def close(self) -> None:
+        """Save the state; write the report, the outputs and the URL map."""
+        self.state.close()
+        finish_run(self.app, self.report, self.outputs)
+        if self.url_map is not None:
+            self.url_map.write()
 
 
 def _checked_plan(app: AppContext, plan_path: Path, opts: dict[str, Any]) -> SyncPlan:

@@ -12,7 +12,7 @@ from imagekit_cli.cli.context import AppContext
 from imagekit_cli.config import parse_concurrency
 from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import PLAN_LIMITS
-from imagekit_cli.report import OUTPUT_FORMATS
+from imagekit_cli.report_files import OUTPUT_FORMATS
 from imagekit_cli.ui import PROGRESS_MODES, make_consoles
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -10,28 +10,21 @@ from pathlib import Path, PurePosixPath
 
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.errors import ExitCode, UsageError
+from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
 from imagekit_cli.files import unwritable_reason
 from imagekit_cli.plan_guards import is_error_skip
-from imagekit_cli.report import (
-    FanoutReporter,
-    FileResult,
+from imagekit_cli.report import FileResult, RunReport, Status
+from imagekit_cli.report_files import (
     JournalWriter,
     JsonlWriter,
-    NullReporter,
-    Reporter,
-    RunReport,
-    Status,
+    github_annotations,
     render,
+    step_summary,
     write_report,
 )
+from imagekit_cli.tables import print_summary, print_table
 from imagekit_cli.text import printable
-from imagekit_cli.ui import (
-    PlainReporter,
-    github_annotations,
-    print_summary,
-    print_table,
-    step_summary,
-)
+from imagekit_cli.ui import PlainReporter
 
 TYPE_NOT_ALLOWED = "type not allowed"
 NO_EXTENSION = "(no extension)"

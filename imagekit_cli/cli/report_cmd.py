@@ -9,9 +9,9 @@ import click
 
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import PanelCommand, output_format_option
-from imagekit_cli.report import check_report_path, render, write_report
+from imagekit_cli.report_files import check_report_path, render, write_report
 from imagekit_cli.report_read import merge_reports
-from imagekit_cli.ui import print_summary, print_table
+from imagekit_cli.tables import print_summary, print_table
 
 
 @click.group(name="report")

@@ -28,7 +28,8 @@ from imagekit_cli.cli.pipeline import open_plan_out, plan_out_option, plan_writt
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
 from imagekit_cli.naming import normalise_folder
 from imagekit_cli.remote import RemoteFile
-from imagekit_cli.report import RunReport, check_report_path
+from imagekit_cli.report import RunReport
+from imagekit_cli.report_files import check_report_path
 from imagekit_cli.runner import UploadOptions
 from imagekit_cli.sync_delete import ConfirmDeletes
 from imagekit_cli.sync_state import SyncState, default_state_dir

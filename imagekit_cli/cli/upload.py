@@ -36,10 +36,8 @@ from imagekit_cli.cli.pipeline import manifest_option, url_map_option
 from imagekit_cli.errors import AuthenticationError, SigningError
 from imagekit_cli.json_shapes import check_extensions, check_transformation
 from imagekit_cli.manifest import check_inputs, plan_source
-from imagekit_cli.report import (
-    RunReport,
-    check_report_path,
-)
+from imagekit_cli.report import RunReport
+from imagekit_cli.report_files import check_report_path
 from imagekit_cli.report_read import check_journal
 from imagekit_cli.runner import (
     UploadOptions,

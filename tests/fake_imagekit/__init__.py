@@ -1,4 +1,4 @@
-"""A fake ImageKit server for tests and benchmarks (imagekit-api.md §10)."""
+"""A fake ImageKit server for tests and benchmarks (see ARCHITECTURE.md, "Tests")."""
 
 from tests.fake_imagekit.server import AppThread, FakeImageKit, FakeServer
 from tests.fake_imagekit.state import FakeState, sanitise_name

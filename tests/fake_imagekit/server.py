@@ -1,4 +1,8 @@
-"""A real HTTP server faithful to imagekit-api.md §10, on 127.0.0.1, with fault injection."""
+"""A real HTTP server faithful to ImageKit's API, on 127.0.0.1, with fault injection.
+
+Its answers follow ImageKit's public API reference (https://imagekit.io/docs/api-reference);
+where the reference is silent it takes the strictest reading.
+"""
 
 from __future__ import annotations
 
@@ -147,6 +151,7 @@ class FakeImageKit:
             state.in_flight += 1
             state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
         headers = {"x-ik-requestId": secrets.token_hex(8)}
+        record.request_id = headers["x-ik-requestId"]
         try:
             response = await self._answer(request, handler, kind, headers)
         finally:

@@ -1,7 +1,8 @@
 """The fake account's state: stored files and versions, used tokens, the request log, faults.
 
-Written from imagekit-api.md alone (§10), independently of imagekit_cli, so that tests
-compare the client's predictions against a second implementation, not against itself.
+Written from ImageKit's public API reference (https://imagekit.io/docs/api-reference)
+alone, independently of imagekit_cli, so that tests compare the client's predictions
+against a second implementation, not against itself.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class RequestRecord:
     fields: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     peer: int = 0  # the client's port: one per connection
+    request_id: str = ""  # the x-ik-requestId header of the answer
     started: float = field(default_factory=time.monotonic)
     finished: float = 0.0
 
@@ -252,7 +254,7 @@ class FakeState:
         return video if ext in VIDEO_EXTS else image
 
     def file_json(self, stored: StoredFile, version: Version | None = None) -> dict[str, Any]:
-        """A file object as the list and details APIs return it (§7a)."""
+        """A file object as the list and details APIs return it."""
         v = version or stored.current
         f = v.fields
         return {
