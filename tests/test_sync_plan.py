@@ -220,9 +220,13 @@ def test_apply_dry_run_and_url_map(fake: FakeState, env, cli: CliRecorder, tmp_p
     assert dry.exit_code == 0, dry.stderr
     assert fake.requests == []
     assert _by_name(dry.stdout)["new.jpg"]["status"] == "planned"
-    urls = tmp_path / "urls.json"
-    applied = _apply(cli, env, plan, "--url-map", str(urls))
+    urls, report = tmp_path / "urls.json", tmp_path / "apply-report.json"
+    applied = _apply(cli, env, plan, "--url-map", str(urls), "--report", str(report))
     assert applied.exit_code == 0, applied.stderr
+    written = json.loads(report.read_text())
+    assert written["command"] == "apply"
+    assert written["target"]["plan"] == str(plan)
+    assert written["summary"]["uploaded"] == 1
     assert [r.fields["fileName"] for r in fake.uploads_ok()] == ["new.jpg"]
     mapped = json.loads(urls.read_text())
     assert set(mapped) == {"a.jpg", "b.jpg", "sub/c.jpg", "new.jpg"}
