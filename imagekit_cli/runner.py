@@ -18,6 +18,7 @@ from imagekit_cli.auth import Signer
 from imagekit_cli.client import BULK_DELETE_MAX, ImageKitClient, UploadRequest
 from imagekit_cli.engine import Engine, UploadJob
 from imagekit_cli.errors import DeleteLimitError, NotFoundError, UsageError
+from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.planning import PlanItem, Planner, remote_folder
 from imagekit_cli.remote import (
     RemoteFile,
@@ -233,6 +234,7 @@ class EngineSettings:
     timeout: float = 60.0
     fail_fast: bool = False
     handle_signals: bool = True
+    interrupts: Interrupts | None = None  # the command's; else the engine makes its own
 
 
 async def run_upload(
@@ -263,8 +265,8 @@ async def run_upload(
         concurrency=engine.concurrency,
         policy=engine.policy,
         fail_fast=engine.fail_fast,
-        handle_signals=engine.handle_signals,
-    )
+        handle_signals=engine.handle_signals, interrupts=engine.interrupts,
+    )  # fmt: skip
     await runner.run(work)
     return runner
 
@@ -371,7 +373,7 @@ async def run_sync(
     else:
         runner = Engine(client, signer, FanoutReporter(reporter, StateRecorder(state, root)),
                         report, concurrency=engine.concurrency, policy=engine.policy,
-                        fail_fast=engine.fail_fast,
+                        fail_fast=engine.fail_fast, interrupts=engine.interrupts,
                         handle_signals=engine.handle_signals)  # fmt: skip
         await runner.run(work)
         if runner.control.stopping:

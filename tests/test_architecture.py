@@ -21,7 +21,9 @@ ALLOWED = {
     "client": {"errors", "auth", "config", "answers"},
     "retry": {"errors", "client"},
     "remote": {"errors", "client", "planning", "config", "report", "retry"},
-    "engine": {"errors", "client", "retry", "report", "auth"},
+    "engine": {"errors", "client", "retry", "report", "auth", "breaker", "interrupts"},
+    "breaker": set(),
+    "interrupts": {"errors"},
     "report": {"errors", "files", "text"},
     "ui": {"report", "errors", "limits", "text"},
     "url_map": {"errors", "files", "planning", "report"},
@@ -38,6 +40,7 @@ ALLOWED = {
         "retry",
         "remote",
         "limits",
+        "interrupts",
     },
 }
 THIRD_PARTY_HOME = {

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from imagekit_cli.cli.context import AppContext
+from imagekit_cli.errors import ExitCode
 from imagekit_cli.report import (
     FanoutReporter,
     FileResult,
@@ -60,6 +63,51 @@ class TypeSkips(NullReporter):
         )
 
 
+STDOUT_CLOSED = "stdout was closed"
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone (EPIPE), so that nothing more,
+    not even Python's flush at exit, writes into the closed pipe."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+class StdoutPipe:
+    """Results on stdout; when the reader goes away (``| head -1``) the run stops starting
+    files, as other command-line tools end on a closed pipe, and writes go nowhere."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.on_close: Callable[[str], None] | None = None
+
+    def guard(self, write: Callable[[], object]) -> None:
+        """Run ``write`` unless the pipe is already closed; note it if it closes now."""
+        if self.closed:
+            return
+        try:
+            write()
+        except BrokenPipeError:
+            self.closed = True
+            silence_stdout()
+            if self.on_close is not None:
+                self.on_close(STDOUT_CLOSED)
+
+
+class PipeResults(NullReporter):
+    """Streams each finished file to stdout through a StdoutPipe."""
+
+    def __init__(self, writer: Reporter, pipe: StdoutPipe) -> None:
+        self.writer = writer
+        self.pipe = pipe
+
+    def finished(self, result: FileResult) -> None:
+        """Write the record unless stdout was closed."""
+        self.pipe.guard(lambda: self.writer.finished(result))
+
+
 @dataclass
 class RunOutputs:
     """Where results go while a run is in progress, and whether the report keeps them all."""
@@ -68,7 +116,8 @@ class RunOutputs:
     report_path: str | None
     keep_files: bool
     journal: JournalWriter | None = None
-    stdout_lines: JsonlWriter | None = None
+    stdout_lines: Reporter | None = None
+    stdout: StdoutPipe = field(default_factory=StdoutPipe)
     type_skips: TypeSkips = field(default_factory=TypeSkips)
     lines_on_stderr: bool = False
 
@@ -79,18 +128,27 @@ class RunOutputs:
         return FanoutReporter(ui, self.type_skips, *streams)
 
 
-def prepare_outputs(app: AppContext, output: str, report_path: str | None) -> RunOutputs:
+def prepare_outputs(
+    app: AppContext,
+    output: str,
+    report_path: str | None,
+    on_stdout_closed: Callable[[str], None] | None = None,
+) -> RunOutputs:
     """A ``.jsonl`` report is a journal written as files finish; ``-o jsonl`` streams to
-    stdout; only the other formats need every result kept until the end."""
+    stdout; only the other formats need every result kept until the end.
+    ``on_stdout_closed`` hears when the reader of stdout goes away."""
     journaled = bool(report_path) and str(report_path).lower().endswith(".jsonl")
     keep = output in ("json", "csv") or (output == "table" and not app.quiet)
     keep = keep or (bool(report_path) and not journaled)
+    pipe = StdoutPipe()
+    pipe.on_close = on_stdout_closed
     return RunOutputs(
         output=output,
         report_path=report_path,
         keep_files=keep,
         journal=JournalWriter(Path(str(report_path))) if journaled else None,
-        stdout_lines=JsonlWriter(sys.stdout) if output == "jsonl" else None,
+        stdout_lines=PipeResults(JsonlWriter(sys.stdout), pipe) if output == "jsonl" else None,
+        stdout=pipe,
     )
 
 
@@ -113,13 +171,9 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
         outputs.journal.close()
     elif outputs.report_path:
         write_report(report, Path(outputs.report_path))
-    if outputs.output == "table":
-        listed = outputs.lines_on_stderr and _same_stream(sys.stdout, sys.stderr)
-        if not app.quiet and report.files and not listed:
-            print_table(report.files, app.out)
-    elif outputs.output != "jsonl":
-        sys.stdout.write(render(report, outputs.output))
-        sys.stdout.flush()
+    outputs.stdout.guard(lambda: _results_on_stdout(app, report, outputs))
+    if outputs.stdout.closed and report.fatal_exit is None:
+        report.fatal_exit = ExitCode.FAILED  # not every result reached the reader
     type_line = outputs.type_skips.line()
     if type_line:
         app.err.print(type_line, markup=False, highlight=False, soft_wrap=True)
@@ -131,6 +185,16 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
         if summary_file:
             with open(summary_file, "a", encoding="utf-8") as handle:
                 handle.write(step_summary(report))
+
+
+def _results_on_stdout(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
+    if outputs.output == "table":
+        listed = outputs.lines_on_stderr and _same_stream(sys.stdout, sys.stderr)
+        if not app.quiet and report.files and not listed:
+            print_table(report.files, app.out)
+    elif outputs.output != "jsonl":
+        sys.stdout.write(render(report, outputs.output))
+        sys.stdout.flush()
 
 
 def _same_stream(first: object, second: object) -> bool:

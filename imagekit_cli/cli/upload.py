@@ -33,6 +33,7 @@ from imagekit_cli.cli.options import (
 from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.cli.pipeline import manifest_option, url_map_option
 from imagekit_cli.errors import AuthenticationError, SigningError
+from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.json_shapes import check_extensions, check_transformation
 from imagekit_cli.manifest import check_inputs, plan_source
 from imagekit_cli.report import (
@@ -180,7 +181,8 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         check_report_path(Path(opts["report_path"]))
     resume = load_resume(check_journal(Path(opts["resume_path"]))) if opts["resume_path"] else None
     auth_headers = parse_auth_headers(settings.auth_headers)
-    engine = engine_settings(settings, opts)
+    interrupts = Interrupts()
+    engine = engine_settings(settings, opts, interrupts)
     report = RunReport(
         "upload",
         dry_run=opts["dry_run"],
@@ -192,7 +194,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         check_signing(opts["auth"], settings)
     mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
     reporter = make_reporter(mode, app.err, app.verbose)
-    outputs = prepare_outputs(app, opts["output"], opts["report_path"])
+    outputs = prepare_outputs(app, opts["output"], opts["report_path"], interrupts.request_stop)
     report.keep_files = outputs.keep_files
     fatal: Exception | None = None
 
@@ -218,13 +220,15 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         ):
             fatal = credentials_refused(runner.control.fatal, settings)
 
-    try:
-        with reporter:
-            asyncio.run(go())
-    finally:
-        finish_run(app, report, outputs)
-        if url_map is not None:
-            url_map.write()
+    with interrupts.installed():
+        try:
+            with reporter:
+                asyncio.run(go())
+        finally:
+            report.interrupted = report.interrupted or interrupts.count > 0
+            finish_run(app, report, outputs)
+            if url_map is not None:
+                url_map.write()
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(int(report.exit_code()))
