@@ -25,6 +25,7 @@ from imagekit_cli.auth import BasicAuthSigner, Credentials
 from imagekit_cli.breaker import CircuitBreaker
 from imagekit_cli.client import ImageKitClient
 from imagekit_cli.config import Secret
+from imagekit_cli.interrupts import Interrupts, Listener
 from imagekit_cli.planning import Planner, PlanOptions
 from imagekit_cli.report import NullReporter, RunReport
 from imagekit_cli.runner import EngineSettings, UploadOptions, run_upload
@@ -166,6 +167,24 @@ def test_third_signal_exits_at_once(fake: FakeState, env, tmp_path: Path) -> Non
     assert time.monotonic() - sent < 3
     assert "interrupted three times; exiting now" in err
     assert proc.returncode == 130, err
+
+
+def test_watchdog_exits_if_the_run_hangs_after_the_second_signal() -> None:
+    exits: list[str] = []
+    heard: list[int] = []
+    interrupts = Interrupts(grace_s=0.2, exit_now=exits.append)
+    loop = asyncio.new_event_loop()
+    try:
+        with interrupts.installed(), interrupts.listening(Listener(loop, heard.append, print)):
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
+            wait_until(lambda: bool(exits), 10)
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+    assert heard == [1, 2]
+    assert exits == ["still running 0.2 s after the second interrupt; exiting now."]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
 def test_closed_stdout_ends_the_run_cleanly(fake: FakeState, env, tmp_path: Path) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.errors import ExitCode
+from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.report import (
     FanoutReporter,
     FileResult,
@@ -185,6 +188,32 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
         if summary_file:
             with open(summary_file, "a", encoding="utf-8") as handle:
                 handle.write(step_summary(report))
+
+
+def run_to_the_end(
+    app: AppContext,
+    report: RunReport,
+    outputs: RunOutputs,
+    interrupts: Interrupts,
+    display: contextlib.AbstractContextManager[object],
+    main: Coroutine[Any, Any, None],
+    *,
+    after: tuple[Callable[[], None], ...] = (),
+    before: tuple[Callable[[], None], ...] = (),
+) -> None:
+    """Run ``main`` with Ctrl-C and SIGTERM routed to ``interrupts``; however it ends, write
+    the report and results (``before`` and ``after`` that)."""
+    with interrupts.installed():
+        try:
+            with display:
+                asyncio.run(main)
+        finally:
+            report.interrupted = report.interrupted or interrupts.count > 0
+            for step in before:
+                step()
+            finish_run(app, report, outputs)
+            for step in after:
+                step()
 
 
 def _results_on_stdout(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:

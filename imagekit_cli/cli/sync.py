@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from imagekit_cli.cli.options import (
     type_options,
     verbosity_options,
 )
-from imagekit_cli.cli.output import finish_run, prepare_outputs
+from imagekit_cli.cli.output import prepare_outputs, run_to_the_end
 from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
 from imagekit_cli.interrupts import Interrupts
@@ -157,16 +156,10 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
             if runner is not None and isinstance(runner.control.fatal, AuthenticationError):
                 fatal = credentials_refused(runner.control.fatal, settings)
 
-    with interrupts.installed():
-        try:
-            with reporter:
-                asyncio.run(go())
-        finally:
-            report.interrupted = report.interrupted or interrupts.count > 0
-            state.close()
-            finish_run(app, report, outputs)
-            if url_map is not None:
-                url_map.write()
+    after = (url_map.write,) if url_map is not None else ()
+    run_to_the_end(
+        app, report, outputs, interrupts, reporter, go(), before=(state.close,), after=after
+    )
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(int(report.exit_code()))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ from imagekit_cli.cli.options import (
     type_options,
     verbosity_options,
 )
-from imagekit_cli.cli.output import finish_run, prepare_outputs
+from imagekit_cli.cli.output import prepare_outputs, run_to_the_end
 from imagekit_cli.cli.pipeline import manifest_option, url_map_option
 from imagekit_cli.errors import AuthenticationError, SigningError
 from imagekit_cli.interrupts import Interrupts
@@ -220,15 +219,8 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         ):
             fatal = credentials_refused(runner.control.fatal, settings)
 
-    with interrupts.installed():
-        try:
-            with reporter:
-                asyncio.run(go())
-        finally:
-            report.interrupted = report.interrupted or interrupts.count > 0
-            finish_run(app, report, outputs)
-            if url_map is not None:
-                url_map.write()
+    after = (url_map.write,) if url_map is not None else ()
+    run_to_the_end(app, report, outputs, interrupts, reporter, go(), after=after)
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(int(report.exit_code()))
