@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from imagekit_cli.client import BULK_DELETE_MAX, ImageKitClient
 from imagekit_cli.errors import DeleteLimitError, ImageKitCLIError, NotFoundError
-from imagekit_cli.remote import RemoteFile, list_tree
 from imagekit_cli.events import Reporter
+from imagekit_cli.remote import RemoteFile, list_tree
 from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
 from imagekit_cli.sync_state import SyncState
