@@ -3,7 +3,8 @@
 SIGINT (Ctrl-C) and SIGTERM behave alike. The first stops starting files and lets those in
 flight finish; the second cancels them, and the run then ends with its report written (a
 watchdog exits anyway after a few seconds if something still holds it up); the third
-exits at once. Outside an upload phase a signal raises KeyboardInterrupt, as Python does.
+exits at once. Outside an upload phase the first signal raises KeyboardInterrupt, as
+Python does, and the second only arms the watchdog, so that the report is still written.
 
 Handlers are installed with :func:`signal.signal`, not the event loop's, so the third
 signal works even while the loop is busy; the first two are handed to the loop with
@@ -103,11 +104,13 @@ class Interrupts:
         if self.count >= 3:
             self._exit_now("interrupted three times; exiting now.")
             return
-        listener = self._listener
-        if listener is None:
-            raise KeyboardInterrupt
         if self.count == 2:
             self._arm_watchdog()
+        listener = self._listener
+        if listener is None:
+            if self.count == 1:
+                raise KeyboardInterrupt
+            return  # already on the way out, maybe writing the report: let it finish
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
             listener.loop.call_soon_threadsafe(listener.on_signal, self.count)
 

@@ -188,6 +188,22 @@ def test_watchdog_exits_if_the_run_hangs_after_the_second_signal() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
+def test_signals_outside_an_upload_phase_let_the_report_be_written() -> None:
+    exits: list[str] = []
+    interrupts = Interrupts(grace_s=60, exit_now=exits.append)
+    with interrupts.installed():
+        with pytest.raises(KeyboardInterrupt):  # the first ends what is running (a listing)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        os.kill(os.getpid(), signal.SIGTERM)  # the second may come while the report is written
+        time.sleep(0.05)
+        assert exits == []
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+    assert exits == ["interrupted three times; exiting now."]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 def test_closed_stdout_ends_the_run_cleanly(fake: FakeState, env, tmp_path: Path) -> None:
     root = tree(tmp_path / "d", 200)
     report_path = tmp_path / "r.json"
