@@ -119,7 +119,7 @@ async def run_apply(
     ledger.predicted.update((shown_path(plan, e), e.remote_path) for e in plan.of("upload"))
     runner = Engine(client, signer, FanoutReporter(reporter, StateRecorder(state, ledger)), report,
                     concurrency=engine.concurrency, policy=engine.policy,
-                    fail_fast=engine.fail_fast,
+                    fail_fast=engine.fail_fast, interrupts=engine.interrupts,
                     handle_signals=engine.handle_signals)  # fmt: skip
     await runner.run(plan_work(plan))
     if plan.of("delete") and not runner.control.stopping:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import sys
@@ -19,12 +18,13 @@ from imagekit_cli.auth import BasicAuthSigner
 from imagekit_cli.cli.common import credentials_refused, engine_settings, open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import PanelCommand, engine_options, output_options
-from imagekit_cli.cli.output import RunOutputs, finish_run, prepare_outputs
+from imagekit_cli.cli.output import RunOutputs, prepare_outputs, run_to_the_end
 from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.cli.sync import STATE_FILE, _confirmer
 from imagekit_cli.config import Secret, Settings
 from imagekit_cli.errors import AuthenticationError, DeleteLimitError, ImageKitCLIError, UsageError
 from imagekit_cli.events import Reporter
+from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.report import RunReport
 from imagekit_cli.report_files import check_report_path
 from imagekit_cli.runner import EngineSettings
@@ -67,14 +67,11 @@ def apply(app: AppContext, /, plan_path: Path, **opts: Any) -> None:
     """
     plan = _checked_plan(app, plan_path, opts)
     run = _ApplyRun.prepare(app, plan_path, plan, opts)
-    fatal: ImageKitCLIError | None = None
-    try:
-        with run.display:
-            fatal = run.go()
-    finally:
-        run.close()
-    if fatal is not None:
-        raise fatal
+    after = (run.url_map.write,) if run.url_map is not None else ()
+    run_to_the_end(app, run.report, run.outputs, run.engine.interrupts or Interrupts(),
+                   run.display, run.main(), before=(run.state.close,), after=after)  # fmt: skip
+    if run.fatal is not None:
+        raise run.fatal
     click.get_current_context().exit(run.outputs.exit_code(run.report))
 
 
@@ -113,6 +110,7 @@ class _ApplyRun:
     display: _Display
     outputs: RunOutputs
     url_map: UrlMap | None
+    fatal: ImageKitCLIError | None = None
 
     @classmethod
     def prepare(
@@ -132,20 +130,20 @@ class _ApplyRun:
         report.keep_files = outputs.keep_files
         url_map = open_url_map(opts["url_map"], [plan.local_root], dry_run=opts["dry_run"])
         ui = make_reporter(mode, app.err, app.verbose)
-        return cls(app, plan, opts, settings, engine_settings(settings, opts), report, state,
-                   ui, ui, outputs, url_map)  # fmt: skip
+        engine = engine_settings(settings, opts, Interrupts())
+        return cls(app, plan, opts, settings, engine, report, state, ui, ui, outputs, url_map)
 
     @functools.cached_property
     def listener(self) -> Reporter:
         """Everything that hears each result: the UI, the output writers, the URL map."""
         return listening(self.outputs.reporter(self.reporter), self.url_map)
 
-    def go(self) -> ImageKitCLIError | None:
-        """Run (or dry-run) the plan; the error that stopped it, if any."""
+    async def main(self) -> None:
+        """Run (or dry-run) the plan; ``fatal`` is the error that stopped it, if any."""
         if self.opts["dry_run"]:
             dry_run_apply(self.plan, self.report, self.listener)
-            return None
-        return asyncio.run(self._apply(self.settings.require_private_key()))
+        else:
+            self.fatal = await self._apply(self.settings.require_private_key())
 
     async def _apply(self, key: Secret) -> ImageKitCLIError | None:
         confirm = _confirmer(self.app, self.display.paused, self.opts["yes"])
@@ -163,13 +161,6 @@ class _ApplyRun:
         if isinstance(runner.control.fatal, AuthenticationError):
             return credentials_refused(runner.control.fatal, self.settings)
         return None
-
-    def close(self) -> None:
-        """Save the state; write the report, the outputs and the URL map."""
-        self.state.close()
-        finish_run(self.app, self.report, self.outputs)
-        if self.url_map is not None:
-            self.url_map.write()
 
 
 def _checked_plan(app: AppContext, plan_path: Path, opts: dict[str, Any]) -> SyncPlan:
