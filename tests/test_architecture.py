@@ -39,7 +39,7 @@ ALLOWED = {
     "remote": {"errors", "client", "planning", "config", "report", "retry", "sync_state"},
     "sync_state": {"errors"},
     "engine": {"errors", "client", "retry", "report", "events", "auth"},
-    "report": {"errors"},
+    "report": {"errors", "plan_guards"},
     "events": {"report"},
     "report_files": {"errors", "events", "files", "limits", "report", "text"},
     "ui": {"report", "events", "errors", "limits", "tables", "text"},
