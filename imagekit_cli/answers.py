@@ -1,8 +1,11 @@
-"""Limits on what a server may make us read, and which connection failures are final.
+"""Limits on what a server may make us read, and which connection failures are final
+or leave the outcome unknown.
 
 A server answer is read into memory only up to a limit, so a broken or hostile server
 (or signing backend) cannot exhaust memory; a TLS certificate that fails verification is
-a configuration problem, not a transient one, so it is never retried.
+a configuration problem, not a transient one, so it is never retried. A request whose
+body went out in full before the connection failed may have been acted on: that failure
+is ambiguous, and the caller must look before sending it again.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from imagekit_cli.errors import CertificateError, ServerError
+from imagekit_cli.errors import AnswerLostError, CertificateError, ServerError, TransportError
 
 API_ANSWER_LIMIT = 32 * 1024 * 1024  # a 1000-item list page is a few MB
 SIGNING_ANSWER_LIMIT = 64 * 1024  # {token, expire, signature} or {token} is under 2 KB
@@ -89,4 +92,30 @@ def certificate_error(exc: BaseException, host: str) -> CertificateError | None:
         "nothing was sent.",
         hint="Fix the server's certificate, or if a proxy of yours re-signs traffic, point "
         "SSL_CERT_FILE at its CA bundle.",
+    )
+
+
+class SentInFull:
+    """Wraps a request body and records whether every chunk of it was handed to the
+    connection: the generator is resumed past its last chunk only once that chunk has
+    been written."""
+
+    def __init__(self, body: AsyncIterator[bytes]) -> None:
+        self._body = body
+        self.done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._body:
+            yield chunk
+        self.done = True
+
+
+def lost_answer(exc: TransportError, sent: SentInFull, sha256: str | None) -> TransportError:
+    """``exc`` as an AnswerLostError when the body had gone out in full (the server may
+    have stored it); unchanged when it had not (nothing can have been stored)."""
+    if not sent.done:
+        return exc
+    return AnswerLostError(
+        f"{exc.message}, after the request was sent in full (it may have been stored)",
+        sha256=sha256,
     )

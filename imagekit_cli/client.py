@@ -1,21 +1,18 @@
 """The ImageKit HTTP client: uploads (v1, v2), listing, details and deletes.
 
 This is the only module that imports httpx. Uploads stream the file from disk in a
-multipart body whose length is known up front (so the request carries a Content-Length),
-counting bytes for progress and hashing them for the sync state as they go.
+multipart body whose length is known up front (``multipart.MultipartBody``), counting bytes
+for progress and hashing them for the sync state as they go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import hashlib
 import json
-import os
-import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,9 @@ from imagekit_cli.answers import (
     API_ANSWER_LIMIT,
     SIGNING_ANSWER_LIMIT,
     PageGuard,
+    SentInFull,
     certificate_error,
+    lost_answer,
     read_bounded,
 )
 from imagekit_cli.auth import Credentials, Redactor, basic_auth_header
@@ -35,7 +34,6 @@ from imagekit_cli.errors import (
     APIError,
     BadRequestError,
     CredentialsError,
-    LocalFileError,
     RateLimitInfo,
     ServerError,
     SigningError,
@@ -43,15 +41,14 @@ from imagekit_cli.errors import (
     TransportError,
     api_error_for_status,
 )
+from imagekit_cli.multipart import MultipartBody, ProgressCallback
 
 UPLOAD_HOST = "https://upload.imagekit.io"
 API_HOST = "https://api.imagekit.io"
 LIST_PAGE_SIZE = 1000
 BULK_DELETE_MAX = 100
-CHUNK_SIZE = 256 * 1024
 _DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
-ProgressCallback = Callable[[int], None]
 TraceCallback = Callable[[str], None]
 
 
@@ -77,82 +74,7 @@ class UploadResponse:
     sha256: str | None = None
     request_id: str | None = None
     status: int = 200
-
-
-def header_safe(name: str) -> str:
-    """The part's ``filename``: ImageKit ignores it, so keep it plain ASCII for the header."""
-    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
-    return safe or "upload"
-
-
-@dataclass
-class _MultipartBody:
-    """A multipart/form-data body streamed from disk with a precomputed length."""
-
-    fields: Mapping[str, str]
-    path: str | Path | None
-    size: int
-    url: str | None
-    on_bytes: ProgressCallback | None
-    boundary: str = field(default_factory=lambda: secrets.token_hex(16))
-    sha256: str | None = None
-
-    def _field_part(self, name: str, value: str) -> bytes:
-        return (
-            (f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n').encode()
-            + value.encode()
-            + b"\r\n"
-        )
-
-    def _parts(self) -> tuple[bytes, bytes]:
-        head = b"".join(self._field_part(k, v) for k, v in self.fields.items())
-        if self.url is not None:
-            return head + self._field_part("file", self.url), f"--{self.boundary}--\r\n".encode()
-        filename = header_safe(self.fields.get("fileName", "upload"))
-        head += (
-            f'--{self.boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-        ).encode()
-        return head, f"\r\n--{self.boundary}--\r\n".encode()
-
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    def length(self) -> int:
-        head, tail = self._parts()
-        return len(head) + (0 if self.url is not None else self.size) + len(tail)
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        """The body; a small file goes out as one write, head, bytes and tail together."""
-        head, tail = self._parts()
-        if self.path is None:
-            yield head + tail
-            return
-        digest = hashlib.sha256()
-        try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
-        except OSError as exc:
-            raise LocalFileError(f"cannot read {self.path}: {exc.strerror}") from None
-        with handle:
-            if os.fstat(handle.fileno()).st_size != self.size:
-                raise LocalFileError("file changed since planning (size differs)")
-            pending, sent, chunk = head, 0, b""
-            while sent < self.size:
-                chunk = handle.read(min(CHUNK_SIZE, self.size - sent))
-                if not chunk:
-                    raise LocalFileError("file shrank while uploading; not sent truncated")
-                sent += len(chunk)
-                digest.update(chunk)
-                if self.on_bytes is not None:
-                    self.on_bytes(len(chunk))
-                if sent < self.size:
-                    yield pending + chunk if pending else chunk
-                    pending = b""
-                elif handle.read(1):
-                    raise LocalFileError("file grew while uploading; not sent truncated")
-        self.sha256 = digest.hexdigest()
-        yield pending + chunk + tail
+    confirmed: bool = False  # found by a lookup after the answer was lost
 
 
 def _float_header(headers: httpx.Headers, name: str, scale: float = 1.0) -> float | None:
@@ -329,24 +251,28 @@ class ImageKitClient:
         on_bytes: ProgressCallback | None = None,
     ) -> UploadResponse:
         """Send one upload attempt; raises a typed error for any failure."""
-        body = _MultipartBody(
+        body = MultipartBody(
             {**request.fields, **credentials.fields},
             request.path,
             request.size,
             request.url,
             on_bytes,
         )
+        sent = SentInFull(body.stream())
         http_request = self._http.build_request(
             "POST",
             f"{self.upload_base}/api/v{api_version}/files/upload",
-            content=body.stream(),
+            content=sent,
             headers={
                 **credentials.headers,
                 "Content-Type": body.content_type,
                 "Content-Length": str(body.length()),
             },
         )
-        response = await self._send(http_request)
+        try:
+            response = await self._send(http_request)
+        except TransportError as exc:
+            raise lost_answer(exc, sent, body.sha256) from None
         data = self._json(response)
         return UploadResponse(
             body=data,
@@ -367,20 +293,16 @@ class ImageKitClient:
             ) from None
 
     async def list_page(
-        self, path: str, *, skip: int = 0, limit: int = LIST_PAGE_SIZE, file_type: str = "all"
-    ) -> list[dict[str, Any]]:
-        """One page of ``GET /v1/files`` for the exact folder ``path``."""
+        self, path: str, *, skip: int = 0, limit: int = LIST_PAGE_SIZE, file_type: str = "all",
+        search_query: str | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """One page of ``GET /v1/files`` for the exact folder ``path``, optionally narrowed
+        by a ``searchQuery`` (which then replaces ``type``)."""
+        query: dict[str, str | int] = {"path": path, "skip": skip, "limit": limit,
+                                       "sort": "ASC_CREATED"}  # fmt: skip
+        query.update({"searchQuery": search_query} if search_query else {"type": file_type})
         request = self._http.build_request(
-            "GET",
-            f"{self.api_base}/v1/files",
-            params={
-                "path": path,
-                "type": file_type,
-                "skip": skip,
-                "limit": limit,
-                "sort": "ASC_CREATED",
-            },
-            headers=self._media_headers(),
+            "GET", f"{self.api_base}/v1/files", params=query, headers=self._media_headers()
         )
         data = self._json(await self._send(request))
         if not isinstance(data, list):
@@ -402,6 +324,12 @@ class ImageKitClient:
             "DELETE", f"{self.api_base}/v1/files/{file_id}", headers=self._media_headers()
         )
         await self._send(request)
+
+    async def delete_folder(self, folder_path: str) -> None:
+        """``DELETE /v1/folder``: the folder and everything in it."""
+        url, body = f"{self.api_base}/v1/folder", {"folderPath": folder_path}
+        await self._send(self._http.build_request("DELETE", url, json=body,
+                                                  headers=self._media_headers()))  # fmt: skip
 
     async def bulk_delete_batch(self, file_ids: Sequence[str]) -> list[str]:
         """One ``deleteByFileIds`` call of at most 100 ids; returns the ids deleted."""

@@ -13,20 +13,23 @@ import itertools
 import random
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from imagekit_cli.auth import Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest, UploadResponse
 from imagekit_cli.errors import (
+    AnswerLostError,
     APIError,
     AuthenticationError,
+    BadRequestError,
     ExitCode,
     ImageKitCLIError,
     SigningError,
 )
 from imagekit_cli.events import Reporter
+from imagekit_cli.lookup import CONFIRMED, LostAnswers, Target, Tries
 from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
 
@@ -102,6 +105,9 @@ class Engine:
         self.gate = PauseGate()
         self._keys = itertools.count(1)
         self._rng = random.Random()
+        self.lost_answers = LostAnswers(
+            client, self.policy, lambda text: reporter.message("warning", text), rng=self._rng
+        )
 
     def record(self, result: FileResult) -> None:
         """Add a final result to the report and tell the reporter."""
@@ -181,15 +187,16 @@ class Engine:
             sent += count
             self.reporter.progress(key, count)
 
+        tries = Tries(Target.of(job.remote_path, job.request))
+
         async def attempt() -> UploadResponse:
             nonlocal sent
+            if tries.lost is not None and (found := await self.lost_answers.find(tries)):
+                return found
             if sent:
                 self.reporter.progress(key, -sent)
                 sent = 0
-            credentials = await self.signer.sign(job.request.fields)
-            return await self.client.upload(
-                job.request, credentials, api_version=self.signer.api_version, on_bytes=on_bytes
-            )
+            return await self._send(job, tries, on_bytes)
 
         def on_retry(attempt_no: int, exc: BaseException, wait_s: float) -> None:
             self.reporter.retrying(key, job.path, attempt_no, describe(exc), wait_s)
@@ -214,6 +221,26 @@ class Engine:
         else:
             self.record(self._uploaded(job, response, attempts, started))
 
+    async def _send(
+        self, job: UploadJob, tries: Tries, on_bytes: Callable[[int], None]
+    ) -> UploadResponse:
+        """Sign and send one attempt; an answer lost after the request went out in full
+        is remembered, so that the next attempt looks before sending again."""
+        credentials = await self.signer.sign(job.request.fields)
+        try:
+            response = await self.client.upload(
+                job.request, credentials, api_version=self.signer.api_version, on_bytes=on_bytes
+            )
+        except AnswerLostError as exc:
+            tries.lost = exc
+            raise
+        except BadRequestError:  # e.g. "already exists": maybe the lost attempt's file
+            if tries.lost is not None and (found := await self.lost_answers.find(tries)):
+                return found
+            raise
+        self.lost_answers.claim(response.body)
+        return response
+
     def _failed(self, job: UploadJob, exc: ImageKitCLIError, started: float) -> FileResult:
         return self._result(
             job,
@@ -230,7 +257,9 @@ class Engine:
         body = response.body
         stored = str(body.get("filePath") or job.remote_path)
         reason = job.reason
-        if response.status == 202:
+        if response.confirmed:
+            reason = CONFIRMED
+        elif response.status == 202:
             reason = f"queued by ImageKit: {body.get('message', 'processing')}"
         elif stored != job.remote_path:
             reason = f"stored as {stored} (predicted {job.remote_path})"

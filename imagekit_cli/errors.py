@@ -13,7 +13,8 @@ into one ``Error: ...`` line on stderr and an exit code.
     │   └── CertificateError         exit 3: a server's TLS certificate failed verification
     ├── LocalFileError               one file could not be read, or changed under us
     ├── TransportError               no HTTP answer: connection refused/reset, timeout
-    │   └── TimeoutError_            the request timed out
+    │   ├── TimeoutError_            the request timed out
+    │   └── AnswerLostError          sent in full, then no answer: it may have been stored
     ├── APIError                     ImageKit answered with a non-2xx status
     │   ├── BadRequestError          400 and other 4xx that retrying cannot fix
     │   ├── AuthenticationError      401/403: exit 3, stops the whole run
@@ -93,6 +94,16 @@ class TransportError(ImageKitCLIError):
 
 class TimeoutError_(TransportError):
     """The request timed out."""
+
+
+class AnswerLostError(TransportError):
+    """The request body was sent in full, then the connection was lost or no answer came
+    in time: the server may have acted on it, so the outcome is unknown (ambiguous), unlike
+    a refused connection or an error status (clear)."""
+
+    def __init__(self, message: str, *, sha256: str | None = None) -> None:
+        super().__init__(message)
+        self.sha256 = sha256  # of the bytes sent, when a file was streamed
 
 
 @dataclass(frozen=True, slots=True)

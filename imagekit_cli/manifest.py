@@ -22,12 +22,12 @@ from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from imagekit_cli.errors import UsageError
+from imagekit_cli.naming import normalise_folder
 from imagekit_cli.planning import (
     PlanItem,
     Planner,
     check_sources,
     is_url,
-    normalise_folder,
     shard_of,
 )
 from imagekit_cli.runner import UploadOptions, parse_json_option

@@ -47,16 +47,19 @@ def real_root(path: str) -> str:
     return os.path.realpath(path)
 
 
-def link_reason(path: str, root: str, shown_root: str, follow: bool) -> str | None:
+def link_reason(path: str, root: str | None, shown_root: str, follow: bool) -> str | None:
     """Why the symlink at ``path`` is not followed, or None to follow it.
 
     ``root`` is :func:`real_root` of the walked folder; a link whose target resolves
     outside it is never followed, so ``tree/key -> ~/.ssh/id_rsa`` is not published.
+    None (a path from a stdin list) has no such bound: ``--follow-symlinks`` follows it.
     """
     if not os.path.exists(path):
         return DANGLING_LINK
     if not follow:
         return SYMLINKED_FOLDER if os.path.isdir(path) else SYMLINKED_FILE
+    if root is None:
+        return None
     target = os.path.realpath(path)
     if target != root and not target.startswith(root.rstrip(os.sep) + os.sep):
         return f"points outside {shown_root}"

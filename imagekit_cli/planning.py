@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import stat
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import pathspec
 
 from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import TypePolicy
+from imagekit_cli.naming import normalise_folder, sanitise_folder, sanitise_name
 from imagekit_cli.plan_guards import (
     CANNOT_READ_FOLDER,
     CANNOT_STAT,
@@ -37,35 +36,6 @@ IGNORE_FILE = ".imagekitignore"
 MAX_FOLDER_DEPTH = 50
 
 
-_ALREADY_SAFE = re.compile(r"[A-Za-z0-9._-]*\Z")
-
-
-def sanitise_name(name: str) -> str:
-    """Predict ImageKit's rename: characters other than letters, marks, numbers, ``._-`` → ``_``."""
-    if _ALREADY_SAFE.match(name):
-        return name
-    return "".join(
-        ch if ch in "._-" or unicodedata.category(ch)[0] in "LMN" else "_" for ch in name
-    )
-
-
-def normalise_folder(folder: str, flag: str = "--folder") -> str:
-    """``a//b/`` → ``/a/b/``; ``.`` segments dropped; ``..`` refused (it would escape)."""
-    segments = [s for s in folder.replace("\\", "/").split("/") if s and s != "."]
-    if ".." in segments:
-        raise UsageError(
-            f"{flag} '{folder}' contains '..'.", hint="Give the remote folder as an absolute path."
-        )
-    if any(any(unicodedata.category(c) == "Cc" for c in s) for s in segments):
-        raise UsageError(f"{flag} contains control characters.", hint="Remove them.")
-    return "/" + "".join(f"{s}/" for s in segments)
-
-
-def remote_folder(folder: str) -> str:
-    """The folder as ImageKit will store it: each segment sanitised."""
-    return "/" + "".join(f"{sanitise_name(s)}/" for s in folder.split("/") if s)
-
-
 def shard_of(rel_path: str, count: int) -> int:
     """Stable shard index (0-based) of a relative path."""
     digest = hashlib.blake2b(rel_path.encode("utf-8", "surrogateescape"), digest_size=8).digest()
@@ -78,6 +48,13 @@ def parse_shard(text: str) -> tuple[int, int]:
     if sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n):
         return int(k), int(n)
     raise UsageError(f"--shard '{text}' must be K/N with 1 <= K <= N, e.g. 2/4.")
+
+
+class ListedPath(str):
+    """A path read from a stdin list: found by a program, not typed, so a symlink among
+    them is skipped unless --follow-symlinks, as in a walked folder."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,19 +164,29 @@ class Planner:
         """Yield an item for every candidate file of every source, in a stable order."""
         check_sources(sources, self.options.name)
         for source in sources:
+            name = self.options.name or os.path.basename(source)
             if is_url(source):
                 yield from self._keep(self._url_item(source))
+            elif isinstance(source, ListedPath) and os.path.islink(source):
+                follow = self.options.selection.follow_symlinks
+                reason = link_reason(source, None, "", follow)
+                if reason is not None:
+                    item = self._file_item(source, source, name, self.folder)
+                    yield from self._keep(_replace(item, "skip", reason))
+                elif os.path.isdir(source):
+                    yield from self._walk(Path(source), source)
+                else:
+                    yield from self._keep(self._file_item(source, source, name, self.folder))
             elif os.path.isdir(source):
                 yield from self._walk(Path(source), source)
             else:
-                name = self.options.name or os.path.basename(source)
                 yield from self._keep(self._file_item(source, source, name, self.folder))
 
     def plan_named(self, source: str, name: str, folder: str) -> Iterator[PlanItem]:
         """One file or URL stored as ``name`` in ``folder`` (a manifest row), checked,
         sharded by ``source`` and tested for collisions like every other item."""
         if is_url(source):
-            remote = remote_folder(folder) + sanitise_name(name)
+            remote = sanitise_folder(folder) + sanitise_name(name)
             yield from self._keep(PlanItem(source, source, folder, name, remote, url=source))
         else:
             yield from self._keep(self._file_item(source, source, name, folder, source))
@@ -218,14 +205,14 @@ class Planner:
         name = self.options.name or unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
         if not name:
             raise UsageError(f"Cannot take a file name from URL '{url}'.", hint="Use --name.")
-        remote = remote_folder(self.folder) + sanitise_name(name)
+        remote = sanitise_folder(self.folder) + sanitise_name(name)
         return PlanItem(url, name, self.folder, name, remote, url=url)
 
     def _file_item(
         self, path: str, shown: str, name: str, folder: str, rel: str = "", remote_dir: str = ""
     ) -> PlanItem:
         rel = rel or name
-        remote = (remote_dir or remote_folder(folder)) + sanitise_name(name)
+        remote = (remote_dir or sanitise_folder(folder)) + sanitise_name(name)
         base = PlanItem(shown, rel, folder, name, remote, local=path)
         if _has_surrogates(shown):
             return PlanItem(printable(shown), printable(rel), folder, printable(name),
@@ -282,8 +269,8 @@ class Planner:
             if selection.use_ignore_files and any(e.name == IGNORE_FILE for e in entries):
                 spec = _read_ignore(directory / IGNORE_FILE)
                 specs = (*specs, (rel_dir, spec))
-            folder = self.folder + rel_dir
-            remote_dir = remote_folder(folder)
+            remote_dir = sanitise_folder(self.folder + rel_dir)
+            folder = remote_dir  # sent sanitised, so the stored path is the predicted one
             subdirs: list[tuple[Path, tuple[str, ...], frozenset[tuple[int, int]]]] = []
             for entry in entries:
                 item, sub = self._entry(
@@ -367,7 +354,7 @@ class Planner:
         return None
 
     def _dir_skip(self, shown_root: str, rel_dir: str, reason: str) -> PlanItem:
-        folder = printable(remote_folder(self.folder + rel_dir))
+        folder = printable(sanitise_folder(self.folder + rel_dir))
         shown = printable(os.path.join(shown_root, rel_dir))
         return PlanItem(shown, printable(rel_dir), folder, "", folder, action="skip",
                         reason=reason)  # fmt: skip

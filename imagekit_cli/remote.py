@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from imagekit_cli.client import LIST_PAGE_SIZE, ImageKitClient
+from imagekit_cli.naming import folder_path
 from imagekit_cli.planning import PlanItem
 from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
 from imagekit_cli.sync_state import StateEntry
@@ -48,11 +49,6 @@ class RemoteFile:
             updated_at=item.get("updatedAt"),
             url=item.get("url"),
         )
-
-
-def folder_path(folder: str) -> str:
-    """``/a/b`` → ``/a/b/``; the root is ``/``."""
-    return "/" + "".join(f"{s}/" for s in folder.split("/") if s)
 
 
 async def list_tree(

@@ -136,18 +136,23 @@ class UploadOptions:
         return fields
 
 
-def load_resume(path: Path) -> dict[str, tuple[int, float | None]]:
-    """Files an earlier run's journal records as uploaded: path -> (size, mtime)."""
-    done: dict[str, tuple[int, float | None]] = {}
+ResumeIndex = Mapping[tuple[str, str], tuple[int, float | None]]
+
+
+def load_resume(path: Path) -> dict[tuple[str, str], tuple[int, float | None]]:
+    """Files an earlier run's journal records as uploaded:
+    (local path, remote path) -> (size, mtime). A line counts only for its destination."""
+    done: dict[tuple[str, str], tuple[int, float | None]] = {}
     for record in read_records(path):
         uploaded = record.get("status") == Status.UPLOADED.value
         if uploaded or record.get("reason") == RESUMED:
-            done[str(record["path"])] = (int(record.get("size") or 0), record.get("mtime"))
+            key = (str(record["path"]), str(record.get("remote_path") or ""))
+            done[key] = (int(record.get("size") or 0), record.get("mtime"))
     return done
 
 
-def _already_done(item: PlanItem, resume: Mapping[str, tuple[int, float | None]]) -> bool:
-    entry = resume.get(item.path)
+def _already_done(item: PlanItem, resume: ResumeIndex) -> bool:
+    entry = resume.get((item.path, item.remote_path))
     if entry is None or item.local is None:
         return False
     size, mtime = entry
@@ -167,7 +172,7 @@ def settled_result(item: PlanItem) -> FileResult:
 def plan_to_work(
     items: Iterable[PlanItem],
     options: UploadOptions,
-    resume: Mapping[str, tuple[int, float | None]] | None = None,
+    resume: ResumeIndex | None = None,
     *,
     dry_run: bool = False,
 ) -> Iterator[UploadJob | FileResult]:
@@ -229,7 +234,7 @@ async def run_upload(
     client: ImageKitClient | None,
     signer: Signer | None,
     engine: EngineSettings,
-    resume: Mapping[str, tuple[int, float | None]] | None = None,
+    resume: ResumeIndex | None = None,
 ) -> Engine | None:
     """Upload (or, without a client, dry-run) the plan into ``report``."""
     if client is None or signer is None:

@@ -2,25 +2,30 @@
 sync state, upload what changed, then (with ``--delete``) remove what has no local counterpart.
 
 Upload mechanics live in ``runner``/``engine``; the remote listing and the per-file rule in
-``remote``; the SQLite state in ``sync_state``.
+``remote``; the SQLite state in ``sync_state``; the delete phase in ``sync_delete``.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from imagekit_cli.auth import Signer
-from imagekit_cli.client import BULK_DELETE_MAX, ImageKitClient, UploadRequest
+from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.engine import Engine, UploadJob
-from imagekit_cli.errors import DeleteLimitError, NotFoundError
 from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
-from imagekit_cli.planning import PlanItem, Planner, remote_folder
+from imagekit_cli.planning import PlanItem, Planner
 from imagekit_cli.remote import RemoteFile, decide, deletions, iter_with_seen, list_tree
 from imagekit_cli.report import FileResult, RunReport, Status
-from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
-from imagekit_cli.runner import EngineSettings, UploadOptions, dry_run_results, settled_result
+from imagekit_cli.runner import (
+    EngineSettings,
+    UploadOptions,
+    dry_run_results,
+    parse_json_option,
+    settled_result,
+)
+from imagekit_cli.sync_delete import ConfirmDeletes, DeletePhase, RemoteTree
 from imagekit_cli.sync_state import StateEntry, SyncState
 
 
@@ -33,12 +38,52 @@ class SyncOptions:
     checksum: bool = False
 
 
-ConfirmDeletes = Callable[[Sequence[RemoteFile]], bool]
+def sync_upload_options(tags: str | None, custom_metadata: str | None) -> UploadOptions:
+    """The upload fields of a sync: replace content, keep what sync does not manage.
+
+    ImageKit's overwrite defaults drop a replaced file's tags, custom metadata and AI tags
+    (https://imagekit.io/docs/api-reference/upload-file/upload-file); sync turns them off,
+    unless ``--tags`` / ``--custom-metadata`` say what to set (``--tags ''`` clears tags).
+    """
+    tag_list = tuple(t.strip() for t in (tags or "").split(",") if t.strip())
+    metadata = parse_json_option(custom_metadata, "--custom-metadata", dict)
+    options = UploadOptions(
+        overwrite=True,
+        overwrite_tags=None if tag_list else tags is not None,
+        overwrite_ai_tags=False,
+        overwrite_custom_metadata=None if metadata is not None else False,
+        tags=tag_list,
+        custom_metadata=metadata,
+    )
+    options.validate()
+    return options
+
+
+@dataclass
+class SyncLedger:
+    """What one run accounts for: the remote paths the local side covers, and what its
+    uploads returned (the delete phase of the same run never touches those)."""
+
+    root: str
+    seen: set[str] = field(default_factory=set)
+    pruned: list[str] = field(default_factory=list)
+    predicted: dict[str, str] = field(default_factory=dict)  # local path -> predicted path
+    uploaded_paths: set[str] = field(default_factory=set)
+    uploaded_ids: set[str] = field(default_factory=set)
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (predicted, stored)
+
+    def protects(self, file: RemoteFile) -> bool:
+        """Whether an upload of this run returned this remote path or fileId."""
+        return file.path in self.uploaded_paths or file.file_id in self.uploaded_ids
+
+    def covered(self) -> set[str]:
+        """Every remote path with a local counterpart or written by this run."""
+        return self.seen | set(self.pruned) | self.uploaded_paths
 
 
 def sync_work(
     items: Iterable[PlanItem],
-    root: str,
+    ledger: SyncLedger,
     index: Mapping[str, RemoteFile],
     state: SyncState,
     options: UploadOptions,
@@ -48,35 +93,60 @@ def sync_work(
 ) -> Iterator[UploadJob | FileResult]:
     """Decide each local file against the remote index and the sync state."""
     for item in items:
-        rel = item.remote_path[len(root) :]
+        rel = item.remote_path[len(ledger.root) :]
+        entry = state.get(rel)
         remote = index.get(item.remote_path)
-        decision = decide(item, rel, remote, state.get(rel), checksum=checksum)
+        if remote is None and entry is not None and entry.stored is not None:
+            remote = index.get(entry.stored)  # stored elsewhere by an earlier run
+            ledger.seen.add(entry.stored)
+        decision = decide(item, rel, remote, entry, checksum=checksum)
         if decision.baseline is not None and record_baselines:
-            state.put(decision.baseline)
+            moved = remote.path if remote and remote.path != item.remote_path else None
+            state.put(dataclasses.replace(decision.baseline, stored=moved))
         if decision.action == "upload":
+            ledger.predicted[item.path] = item.remote_path
             request = UploadRequest(options.fields_for(item), item.local, item.size, item.url)
             yield UploadJob(item.path, item.remote_path, request, item.mtime, decision.reason)
         elif decision.action == "unchanged":
-            yield FileResult(item.path, item.remote_path, Status.SKIPPED, decision.reason,
-                             item.size, mtime=item.mtime,
-                             url=remote.url if remote else None)  # fmt: skip
+            where = remote.path if remote else item.remote_path
+            yield FileResult(item.path, where, Status.SKIPPED, decision.reason, item.size,
+                             mtime=item.mtime, url=remote.url if remote else None)  # fmt: skip
         else:
             yield settled_result(item)
 
 
 class StateRecorder(NullReporter):
-    """Writes each successful upload of a sync into the sync state."""
+    """Writes each successful upload of a sync into the sync state and the ledger."""
 
-    def __init__(self, state: SyncState, root: str) -> None:
+    def __init__(self, state: SyncState, ledger: SyncLedger) -> None:
         self.state = state
-        self.root = root
+        self.ledger = ledger
 
     def finished(self, result: FileResult) -> None:
-        """Remember uploaded files with their hash and remote version."""
-        if result.status == Status.UPLOADED and result.remote_path.startswith(self.root):
-            self.state.put(StateEntry(result.remote_path[len(self.root) :], result.size,
-                                      result.mtime or 0.0, result.sha256, result.file_id,
-                                      result.version_id))  # fmt: skip
+        """Remember uploaded files with their hash, remote version and stored path."""
+        if result.status != Status.UPLOADED:
+            return
+        ledger = self.ledger
+        ledger.uploaded_paths.add(result.remote_path)
+        if result.file_id:
+            ledger.uploaded_ids.add(result.file_id)
+        predicted = ledger.predicted.pop(result.path, result.remote_path)
+        if not predicted.startswith(ledger.root):
+            return
+        stored = result.remote_path if result.remote_path != predicted else None
+        if stored is not None:
+            ledger.moved.append((predicted, stored))
+        self.state.put(StateEntry(predicted[len(ledger.root) :], result.size, result.mtime or 0.0,
+                                  result.sha256, result.file_id, result.version_id,
+                                  stored))  # fmt: skip
+
+
+def _warn_moved(ledger: SyncLedger, reporter: Reporter) -> None:
+    if ledger.moved:
+        predicted, stored = ledger.moved[0]
+        reporter.message("warning", f"ImageKit stored {len(ledger.moved)} file(s) at another "
+                         f"path than predicted (e.g. {stored}, not {predicted}); the sync state "
+                         "maps them, so the next sync treats them as in sync.")  # fmt: skip
 
 
 async def run_sync(
@@ -94,14 +164,15 @@ async def run_sync(
     confirm: ConfirmDeletes,
 ) -> Engine | None:
     """Make the remote folder match ``local_dir``; without a signer, only plan (dry run)."""
-    root = remote_folder(planner.folder)
-    reporter.message("info", f"Listing {root} …")
-    remote_files, _ = await list_tree(client, root)
+    known_problem = state.problem
+    if known_problem:
+        reporter.message("warning", known_problem)
+    ledger = SyncLedger(planner.folder)
+    reporter.message("info", f"Listing {ledger.root} …")
+    remote_files, remote_folders = await list_tree(client, ledger.root)
     index = {f.path: f for f in remote_files}
-    seen: set[str] = set()
-    pruned: list[str] = []
-    items = iter_with_seen(planner.iter_plan([local_dir]), seen, pruned)
-    work = sync_work(items, root, index, state, options, checksum=sync.checksum,
+    items = iter_with_seen(planner.iter_plan([local_dir]), ledger.seen, ledger.pruned)
+    work = sync_work(items, ledger, index, state, options, checksum=sync.checksum,
                      record_baselines=signer is not None)  # fmt: skip
     runner: Engine | None = None
     if signer is None:
@@ -110,92 +181,21 @@ async def run_sync(
             reporter.finished(result)
         reporter.planning_done()
     else:
-        runner = Engine(client, signer, FanoutReporter(reporter, StateRecorder(state, root)),
+        runner = Engine(client, signer, FanoutReporter(reporter, StateRecorder(state, ledger)),
                         report, concurrency=engine.concurrency, policy=engine.policy,
                         fail_fast=engine.fail_fast,
                         handle_signals=engine.handle_signals)  # fmt: skip
         await runner.run(work)
-        if runner.control.stopping:
-            return runner
-    if sync.delete:
-        gone = deletions(remote_files, root, seen, pruned, planner.is_excluded)
-        await _delete_phase(gone, local_dir, root, sync, report, reporter, client, state,
-                            confirm, dry_run=signer is None, policy=engine.policy)  # fmt: skip
+        _warn_moved(ledger, reporter)
+    if sync.delete and not (runner is not None and runner.control.stopping):
+        gone = [f for f in deletions(remote_files, ledger.root, ledger.seen, ledger.pruned,
+                                     planner.is_excluded) if not ledger.protects(f)]  # fmt: skip
+        phase = DeletePhase(client, report, reporter, state, root=ledger.root,
+                            max_delete=sync.max_delete, policy=engine.policy,
+                            dry_run=signer is None)  # fmt: skip
+        tree = RemoteTree(remote_files, remote_folders)
+        await phase.run(gone, tree, ledger.covered(), planner.is_excluded, confirm)
+    state.save()
+    if state.problem and state.problem != known_problem:
+        reporter.message("warning", state.problem)
     return runner
-
-
-async def _delete_phase(
-    gone: Sequence[RemoteFile],
-    local_dir: str,
-    root: str,
-    sync: SyncOptions,
-    report: RunReport,
-    reporter: Reporter,
-    client: ImageKitClient,
-    state: SyncState,
-    confirm: ConfirmDeletes,
-    *,
-    dry_run: bool,
-    policy: RetryPolicy,
-) -> None:
-    if not gone:
-        return
-    failed = report.count(Status.FAILED)
-    if failed:
-        reporter.message("warning", f"{failed} file(s) failed, so {len(gone)} remote file(s) "
-                         "were not deleted; fix the failures and re-run.")  # fmt: skip
-        return
-    if sync.max_delete is not None and len(gone) > sync.max_delete:
-        raise DeleteLimitError(
-            f"{len(gone)} remote files would be deleted, more than --max-delete "
-            f"{sync.max_delete}; nothing was deleted.",
-            hint="Check the local folder, or raise --max-delete.",
-        )
-
-    def result(file: RemoteFile, status: Status, reason: str) -> FileResult:
-        # There is no local file: the path shown is the remote one.
-        return FileResult(file.path, file.path, status, reason, file.size, file_id=file.file_id,
-                          version_id=file.version_id)  # fmt: skip
-
-    if dry_run:
-        for file in gone:
-            planned = result(file, Status.PLANNED, "delete: no local file")
-            report.add(planned)
-            reporter.finished(planned)
-        return
-    if not confirm(gone):
-        reporter.message("warning", "Deletion cancelled; nothing was deleted.")
-        return
-    gate = PauseGate()
-    for start in range(0, len(gone), BULK_DELETE_MAX):
-        batch = list(gone[start : start + BULK_DELETE_MAX])
-        deleted = await _delete_batch(client, batch, policy, gate)
-        for file in batch:
-            if file.file_id in deleted:
-                done = result(file, Status.DELETED, "no local file")
-                state.delete(file.path[len(root) :])
-            else:
-                done = result(file, Status.FAILED, "delete failed")
-            report.add(done)
-            reporter.finished(done)
-
-
-async def _delete_batch(
-    client: ImageKitClient, batch: Sequence[RemoteFile], policy: RetryPolicy, gate: PauseGate
-) -> set[str]:
-    ids = [f.file_id for f in batch]
-    try:
-        deleted, _ = await call_with_retry(lambda: client.bulk_delete_batch(ids), policy, gate)
-        return set(deleted)
-    except NotFoundError:
-        pass  # one id vanished meanwhile, so ImageKit deleted none: go one by one
-    done: set[str] = set()
-    for file_id in ids:
-
-        async def delete_one(file_id: str = file_id) -> None:
-            await client.delete(file_id)
-
-        with contextlib.suppress(NotFoundError):
-            await call_with_retry(delete_one, policy, gate)
-        done.add(file_id)
-    return done

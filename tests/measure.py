@@ -25,8 +25,8 @@ def _peak():
                 with open(out, "w") as handle:
                     handle.write(line.split()[1])
 atexit.register(_peak)
-sys.argv = ["imagekit", *sys.argv[2:]]
-runpy.run_module("imagekit_cli", run_name="__main__", alter_sys=True)
+sys.argv = sys.argv[2:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 
 
@@ -41,16 +41,19 @@ class Measured:
 
 
 def run_cli_measured(
-    args: Sequence[str], env: Mapping[str, str], cwd: Path | None = None
+    args: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    module: str = "imagekit_cli",
 ) -> Measured:
-    """Run ``imagekit ARGS`` to completion and measure it."""
+    """Run ``imagekit ARGS`` (or ``python -m MODULE ARGS``) to completion and measure it."""
     with tempfile.TemporaryDirectory() as tmp:
         peak_file = Path(tmp) / "peak"
         out_path, err_path = Path(tmp) / "out", Path(tmp) / "err"
         with out_path.open("wb") as out, err_path.open("wb") as err:
             started = time.monotonic()
             proc = subprocess.Popen(
-                [sys.executable, "-c", _WRAPPER, str(peak_file), *args],
+                [sys.executable, "-c", _WRAPPER, str(peak_file), module, *args],
                 env={**os.environ, **env}, stdout=out, stderr=err, cwd=cwd,
             )  # fmt: skip
             _, status, usage = os.wait4(proc.pid, 0)

@@ -32,20 +32,32 @@ ALLOWED = {
     "config": {"errors", "files"},
     "auth": {"errors", "config"},
     "limits": {"errors"},
-    "planning": {"errors", "config", "limits", "plan_guards"},
+    "naming": {"errors"},
+    "planning": {"errors", "config", "limits", "plan_guards", "naming"},
     "plan_guards": set(),
-    "client": {"errors", "auth", "config", "answers"},
+    "multipart": {"errors"},
+    "client": {"errors", "auth", "config", "answers", "multipart"},
     "retry": {"errors", "client"},
-    "remote": {"errors", "client", "planning", "config", "report", "retry", "sync_state"},
+    "remote": {
+        "errors",
+        "client",
+        "planning",
+        "config",
+        "report",
+        "retry",
+        "sync_state",
+        "naming",
+    },
     "sync_state": {"errors"},
-    "engine": {"errors", "client", "retry", "report", "events", "auth"},
+    "engine": {"errors", "client", "retry", "report", "events", "auth", "lookup"},
+    "lookup": {"errors", "client", "retry"},
     "report": {"errors", "plan_guards"},
     "events": {"report"},
     "report_files": {"errors", "events", "files", "limits", "report", "text"},
     "ui": {"report", "events", "errors", "limits", "tables", "text"},
     "tables": {"limits", "report", "text"},
     "url_map": {"errors", "files", "planning", "report", "events"},
-    "manifest": {"errors", "planning", "runner"},
+    "manifest": {"errors", "planning", "runner", "naming"},
     "report_read": {"errors", "report"},
     "json_shapes": {"errors"},
     "runner": {
@@ -73,7 +85,9 @@ ALLOWED = {
         "remote",
         "runner",
         "sync_state",
+        "sync_delete",
     },
+    "sync_delete": {"errors", "client", "events", "remote", "report", "retry", "sync_state"},
 }
 THIRD_PARTY_HOME = {
     "click": {"cli"},
@@ -184,13 +198,12 @@ def test_the_rules_have_no_cycle() -> None:
 # (rule, module) -> the figure measured when the rule was introduced. Each entry is an
 # expected failure; delete it when the module is brought within the rule.
 NOT_YET = {
-    ("functions", "cli/sync.py"): "sync 99 lines",
+    ("functions", "cli/sync.py"): "sync 76 lines",
     ("functions", "cli/upload.py"): "upload 82 lines",
     ("functions", "remote.py"): "list_tree 58 lines",
     ("functions", "retry.py"): "call_with_retry 59 lines",
-    ("functions", "syncing.py"): "_delete_phase 54 lines",
     ("commands", "cli/ls.py"): "ls body 38 lines",
-    ("commands", "cli/sync.py"): "sync body 86 lines",
+    ("commands", "cli/sync.py"): "sync body 62 lines",
     ("commands", "cli/upload.py"): "upload body 67 lines",
 }
 MODULES = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py"))

@@ -131,7 +131,7 @@ def test_sync_delete_spares_what_is_under_unreadable_or_hidden_folders(
     result = cli("sync", str(local), "/site", "--delete", "--yes", "-o", "json", env=env)
     assert result.exit_code == 1, result.stderr  # an unreadable folder is a skip by error
     assert fake.stored_paths() == {
-        "/site/kept.jpg", "/site/locked/a.jpg", "/site/locked/deep/b.jpg", "/site/.cache/c.jpg",
+        "/site/kept.jpg", "/site/locked/a.jpg", "/site/locked/deep/b.jpg", "/site/_cache/c.jpg",
         "/site/.d.jpg",
     }  # fmt: skip
     records = {f["path"]: f for f in json.loads(result.stdout)["files"]}

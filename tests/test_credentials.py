@@ -144,7 +144,11 @@ def test_every_jwt_attempt_is_fresh_when_answers_are_lost(
     assert len(fake.stored_paths()) == 6
     assert "used before" not in result.stderr
     attempts = fake.requests_of("upload")
-    assert len(attempts) > 6  # some answers were lost and retried
+    if keyless:  # no private key to look with: lost answers are sent again
+        assert len(attempts) > 6
+    else:  # looked up and adopted instead (#10)
+        assert len(attempts) == 6
+        assert fake.requests_of("list")
     assert len(fake.used_tokens) == len(attempts)
 
 

@@ -139,3 +139,31 @@ def test_media_rate_limit_headers_are_milliseconds(fake: FakeState, http: httpx.
     assert limited.headers["X-RateLimit-Interval"] == "1000"
     assert 0 < int(limited.headers["X-RateLimit-Reset"]) <= 1000
     assert upload(http).status_code == 200  # the upload API is not rate-limited
+
+
+def test_search_query_subset_and_strictness(http: httpx.Client) -> None:
+    upload(http, "a.txt", b"12345", folder="/s", useUniqueFileName="false")
+    upload(http, "ab.txt", b"123", folder="/s", useUniqueFileName="false")
+    upload(http, "a.txt", b"12345", folder="/s")  # a_<suffix>.txt
+
+    def names(query: str) -> list[str]:
+        response = http.get("/v1/files", params={"path": "/s/", "searchQuery": query})
+        assert response.status_code == 200, response.text
+        return sorted(item["name"] for item in response.json())
+
+    assert names('name = "a.txt"') == ["a.txt"]
+    assert len(names('name : "a_" AND size = 5')) == 1
+    assert names('name : "a" AND size = 3') == ["ab.txt"]
+    assert len(names('type = "file" AND createdAt >= "2000-01-01T00:00:00.000Z"')) == 3
+    assert names('updatedAt >= "2999-01-01T00:00:00.000Z"') == []
+    assert names('name IN ["a.txt", "ab.txt"]') == ["a.txt", "ab.txt"]
+    for bad in ('colour = "red"', 'name = "a.txt" OR size = 3', 'size = "big"', "name ="):
+        response = http.get("/v1/files", params={"path": "/s/", "searchQuery": bad})
+        assert response.status_code == 400, bad
+
+
+def test_a_lost_answer_comes_after_storing(fake: FakeState, http: httpx.Client) -> None:
+    fake.faults.drop_after_store_rate = 1.0
+    with pytest.raises(httpx.TransportError):
+        upload(http, "kept.txt", useUniqueFileName="false")
+    assert fake.stored_paths() == {"/kept.txt"}

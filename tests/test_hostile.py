@@ -17,7 +17,8 @@ from imagekit_cli.client import ImageKitClient
 from imagekit_cli.config import Secret
 from imagekit_cli.errors import UsageError
 from imagekit_cli.events import NullReporter
-from imagekit_cli.planning import Planner, PlanOptions, normalise_folder, remote_folder
+from imagekit_cli.naming import normalise_folder, sanitise_folder
+from imagekit_cli.planning import Planner, PlanOptions
 from imagekit_cli.report import RunReport, Status
 from imagekit_cli.runner import EngineSettings, UploadOptions, run_upload
 from tests.conftest import PRIVATE_KEY
@@ -109,7 +110,8 @@ folder_parts = st.sampled_from(["a", "..", ".", "", "b c", "ü", "//", "\\", "x\
 @given(parts=st.lists(folder_parts, max_size=6), lead=st.sampled_from(["", "/", "//", "./"]))
 def test_folder_is_normalised_or_refused(parts: list[str], lead: str) -> None:
     raw = lead + "/".join(parts)
-    if ".." in raw.replace("\\", "/").split("/") or "\n" in raw:
+    segments = [s for s in raw.replace("\\", "/").split("/") if s not in ("", ".")]
+    if ".." in segments or "\n" in raw or not raw or (not segments and raw.strip("/") != ""):
         with pytest.raises(UsageError):
             normalise_folder(raw)
         return
@@ -120,6 +122,7 @@ def test_folder_is_normalised_or_refused(parts: list[str], lead: str) -> None:
     segments = folder.strip("/").split("/") if folder != "/" else []
     assert ".." not in segments
     assert "." not in segments
+    assert all(c.isalnum() or c in "_-" for s in segments for c in s)  # ImageKit's folder set
 
 
 @settings(
@@ -134,6 +137,6 @@ def test_uploads_stay_inside_the_target_folder(shared_fake: FakeState, parts) ->
         report = upload_dir(shared_fake, [str(Path(tmp) / "f.jpg")], folder)
     [result] = report.files
     assert result.status == Status.UPLOADED
-    assert result.remote_path == remote_folder(folder) + "f.jpg"
+    assert result.remote_path == sanitise_folder(folder) + "f.jpg"
     assert result.remote_path.startswith(root + "/")
     assert shared_fake.file_at(result.remote_path)

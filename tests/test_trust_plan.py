@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,6 +134,32 @@ def test_follow_symlinks_never_leaves_the_tree(fake, env, cli, tmp_path, command
     assert all(".ssh" not in p and "id_rsa" not in p for p in fake.stored_paths())
 
 
+def test_a_named_source_folder_that_is_a_link_is_walked(fake, env, cli, tmp_path):
+    make_file(tmp_path / "build" / "out" / "a.jpg", 10)
+    (tmp_path / "public").symlink_to(tmp_path / "build" / "out", target_is_directory=True)
+    result = cli("upload", str(tmp_path / "public"), "--folder", "/p", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert fake.stored_paths() == {"/p/a.jpg"}
+
+
+def test_links_in_a_stdin_list_are_not_followed_unless_asked(fake, env, cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tree = _linked_tree(tmp_path)
+    listing = "".join(f"tree/{name}\n" for name in ("ok.jpg", "leak.jpg", "keys"))  # find tree
+    result = cli("upload", "-", "--folder", "/l", "-o", "json", env=env, input=listing)
+    assert result.exit_code == 0, result.stderr
+    reasons = {p: f["reason"] for p, f in _records(result.stdout).items()}
+    assert reasons == {
+        "tree/ok.jpg": None,
+        "tree/leak.jpg": "symlinked file (use --follow-symlinks)",
+        "tree/keys": "symlinked folder (use --follow-symlinks)",
+    }
+    assert fake.stored_paths() == {"/l/ok.jpg"}
+    named = cli("upload", str(tree / "alias.jpg"), "--folder", "/n", env=env)  # typed: as given
+    assert named.exit_code == 0, named.stderr
+    assert fake.stored_paths() == {"/l/ok.jpg", "/n/alias.jpg"}
+
+
 # --- 9a. our own outputs -------------------------------------------------------------
 
 
@@ -149,11 +177,19 @@ def test_unwritable_report_exits_2_before_any_upload(fake, env, cli, tmp_path, s
     assert fake.requests == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to any folder")
-def test_report_in_read_only_folder_exits_2(fake, env, cli, tmp_path):
+def test_report_in_read_only_folder_exits_2(fake, env, cli, tmp_path, monkeypatch):
     make_file(tmp_path / "d" / "a.jpg", 10)
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
+    if os.geteuid() == 0:  # root writes anywhere: make the OS answer EACCES in that folder
+        real_mkstemp = tempfile.mkstemp
+
+        def mkstemp(*args: Any, **kwargs: Any) -> Any:
+            if Path(str(kwargs.get("dir"))) == locked:
+                raise PermissionError(13, "Permission denied")
+            return real_mkstemp(*args, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     result = cli("sync", str(tmp_path / "d"), "/s", "--report", str(locked / "r.json"), env=env)
     assert result.exit_code == 2
     assert "cannot write there (Permission denied)" in result.stderr
@@ -190,6 +226,23 @@ def test_error_skips_exit_1_with_a_count_even_quiet(fake, env, cli, tmp_path):
         "1 exceeds free plan limit 25 MB); each is in the report with its reason."
     ) in result.stderr
     assert fake.stored_paths() == {"/ok.jpg"}
+
+
+def test_unreadable_folder_is_counted_as_a_folder(fake, env, cli, tmp_path, monkeypatch):
+    make_file(tmp_path / "t" / "ok.jpg", 10)
+    make_file(tmp_path / "t" / "locked" / "x.jpg", 10)
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:  # EACCES for root too
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = cli("-q", "sync", str(tmp_path / "t"), "/s", env=env)
+    assert result.exit_code == 1
+    assert "Not uploaded because of errors: 1 folder(s) (1 permission denied)" in result.stderr
+    assert fake.stored_paths() == {"/s/ok.jpg"}
 
 
 def test_deep_nesting_is_an_error_skip(fake, env, cli, tmp_path):

@@ -18,9 +18,9 @@ from imagekit_cli.errors import (
     UsageError,
 )
 from imagekit_cli.limits import TypePolicy, parse_size
-from imagekit_cli.planning import Planner, PlanOptions, Selection, parse_shard
+from imagekit_cli.planning import ListedPath, Planner, PlanOptions, Selection, parse_shard
 from imagekit_cli.retry import RetryPolicy
-from imagekit_cli.runner import EngineSettings
+from imagekit_cli.runner import EngineSettings, split_sources
 
 # (index variable, total variable, base of the index, CI system), in the order they are tried.
 CI_SHARD_VARIABLES = (
@@ -101,6 +101,18 @@ def check_stdin_list(paths: tuple[str, ...], stdin_text: str | None) -> None:
             "'-' reads paths from stdin, but stdin held none.",
             hint="Pipe a list in, e.g. find photos -name '*.jpg' | imagekit upload -",
         )
+
+
+def read_sources(paths: tuple[str, ...], stdin_text: str | None, nul: bool) -> list[str]:
+    """The PATH arguments with ``-`` replaced by the paths on stdin, those marked as
+    listed (a symlink among them is not followed unless --follow-symlinks)."""
+    sources: list[str] = []
+    for path in paths:
+        if path == "-":
+            sources += [ListedPath(p) for p in split_sources(["-"], stdin_text, nul)]
+        else:
+            sources.append(path)
+    return sources
 
 
 def check_signing(mode: str, settings: Settings) -> None:

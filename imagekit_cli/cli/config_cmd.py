@@ -23,7 +23,7 @@ from imagekit_cli.config import (
 )
 from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import PLAN_LIMITS
-from imagekit_cli.planning import normalise_folder
+from imagekit_cli.naming import normalise_folder
 from imagekit_cli.text import printable
 
 SECRET_KEYS = ("private_key",)

@@ -18,7 +18,8 @@ from imagekit_cli.cli.options import PanelCommand, output_format_option, verbosi
 from imagekit_cli.client import ImageKitClient
 from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import format_size
-from imagekit_cli.remote import RemoteFile, folder_path, list_tree
+from imagekit_cli.naming import normalise_folder
+from imagekit_cli.remote import RemoteFile, list_tree
 from imagekit_cli.report import SCHEMA_VERSION
 from imagekit_cli.text import printable
 
@@ -63,7 +64,7 @@ def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> 
     """
     settings = app.settings()
     settings.require_private_key()
-    root = folder_path(remote_folder)
+    root = normalise_folder(remote_folder, "REMOTE_FOLDER")
 
     async def go() -> tuple[list[RemoteFile], list[str]]:
         async with open_client(app, settings) as client:

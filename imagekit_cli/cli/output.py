@@ -63,21 +63,26 @@ class ErrorSkips(NullReporter):
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.folders = 0
 
     def finished(self, result: FileResult) -> None:
         """Count an error skip under its reason (without the detail after a colon)."""
         if result.status == Status.SKIPPED and is_error_skip(result.reason):
             self.counts[str(result.reason).partition(":")[0]] += 1
+            self.folders += result.path.endswith(("/", os.sep))
 
     def line(self) -> str | None:
-        """``Not uploaded because of errors: 3 files (2 permission denied, ...); ...``."""
+        """``Not uploaded because of errors: 3 file(s) (2 permission denied, ...); ...``."""
         if not self.counts:
             return None
-        total = sum(self.counts.values())
+        files = sum(self.counts.values()) - self.folders
+        what = f"{files} file(s)" if files else ""
+        if self.folders:
+            what += f"{' and ' if files else ''}{self.folders} folder(s)"
         ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
         listed = ", ".join(f"{n} {reason}" for reason, n in ranked)
         return (
-            f"Not uploaded because of errors: {total} file(s) ({listed}); "
+            f"Not uploaded because of errors: {what} ({listed}); "
             "each is in the report with its reason."
         )
 

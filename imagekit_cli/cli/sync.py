@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,14 @@ from imagekit_cli.cli.options import (
 from imagekit_cli.cli.output import finish_run, prepare_outputs
 from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
-from imagekit_cli.planning import normalise_folder
+from imagekit_cli.naming import normalise_folder
 from imagekit_cli.remote import RemoteFile
 from imagekit_cli.report import RunReport
 from imagekit_cli.report_files import check_report_path
 from imagekit_cli.runner import UploadOptions
+from imagekit_cli.sync_delete import ConfirmDeletes
 from imagekit_cli.sync_state import SyncState, default_state_dir
-from imagekit_cli.syncing import SyncOptions, run_sync
+from imagekit_cli.syncing import SyncOptions, run_sync, sync_upload_options
 from imagekit_cli.text import printable
 from imagekit_cli.ui import choose_progress, make_reporter
 from imagekit_cli.url_map import listening, open_url_map
@@ -64,6 +66,17 @@ SHOWN_DELETES = 10
 @click.option(
     "--checksum", is_flag=True, help="Hash every same-size file instead of trusting size and mtime."
 )
+@click.option(
+    "--tags",
+    help="Set these comma-separated tags on the files sync uploads ('' clears them). "
+    "Default: a replaced file keeps its tags.",
+)
+@click.option(
+    "--custom-metadata",
+    metavar="JSON",
+    help="Set this customMetadata object on the files sync uploads. Default: a replaced "
+    "file keeps its custom metadata.",
+)
 @url_map_option
 @selection_options
 @type_options
@@ -76,7 +89,8 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
 
     Unchanged files (same size, and the same content per the local sync state) are
     skipped, so re-running after any interruption finishes the job without re-uploading.
-    With --delete, remote files that no longer exist locally are removed.
+    With --delete, remote files that no longer exist locally are removed, and then the
+    remote folders left empty that have no local folder.
 
     \b
     Examples:
@@ -84,22 +98,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
       imagekit sync ./public /site
       imagekit sync ./public /site --delete --yes --max-delete 50
     """
-    if not os.path.isdir(local_dir):
-        raise UsageError(f"LOCAL_DIR '{local_dir}' is not a folder.", hint="Check the path.")
-    normalise_folder(remote_folder, flag="REMOTE_FOLDER")  # names the argument, not --folder
-    if opts["delete"] and opts["shard"]:
-        raise UsageError(
-            "--delete cannot be combined with --shard: each shard would delete the others' files.",
-            hint="Run --delete in one unsharded job.",
-        )
-    interactive = sys.stdin.isatty() and app.err.is_terminal
-    if opts["delete"] and not opts["yes"] and not interactive and not opts["dry_run"]:
-        raise UsageError(
-            "--delete needs --yes when not run from a terminal.",
-            hint="Add --yes (and consider --max-delete N).",
-        )
-    if opts["report_path"]:
-        check_report_path(Path(opts["report_path"]))
+    upload_options = _check_arguments(app, local_dir, remote_folder, opts)
     settings = app.settings(plan=opts["plan"], concurrency=opts["concurrency"])
     private_key = settings.require_private_key()
     planner = build_planner(settings, remote_folder, opts)
@@ -110,7 +109,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
         dry_run=opts["dry_run"],
         target={"folder": planner.folder, "local": local_dir, "base_url": settings.base_url},
     )
-    state = SyncState(
+    state = SyncState.open(
         default_state_dir(app.env) / STATE_FILE,
         settings.base_url or "https://api.imagekit.io",
         planner.folder,
@@ -121,16 +120,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     report.keep_files = outputs.keep_files
     fatal: ImageKitCLIError | None = None
 
-    def confirm(gone: Sequence[RemoteFile]) -> bool:
-        if opts["yes"]:
-            return True
-        with reporter.paused():
-            app.err.print(f"{len(gone)} remote file(s) have no local counterpart:", markup=False)
-            for file in gone[:SHOWN_DELETES]:
-                app.err.print(f"  {printable(file.path)}", markup=False)
-            if len(gone) > SHOWN_DELETES:
-                app.err.print(f"  … and {len(gone) - SHOWN_DELETES} more", markup=False)
-            return click.confirm("Delete them?", default=False, err=True)
+    confirm = _confirmer(app, reporter.paused, opts["yes"])
 
     async def go() -> None:
         nonlocal fatal
@@ -140,7 +130,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
                 runner = await run_sync(
                     planner,
                     local_dir,
-                    UploadOptions(overwrite=True),
+                    upload_options,
                     SyncOptions(opts["delete"], opts["max_delete"], opts["checksum"]),
                     report,
                     listening(outputs.reporter(reporter), url_map),
@@ -170,3 +160,54 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(outputs.exit_code(report))
+
+
+def _list_deletes(app: AppContext, what: str, paths: Sequence[str]) -> None:
+    """Show what a delete would remove, the first few by name."""
+    if not paths:
+        return
+    app.err.print(f"{len(paths)} {what}", markup=False)
+    for path in paths[:SHOWN_DELETES]:
+        app.err.print(f"  {printable(path)}", markup=False)
+    if len(paths) > SHOWN_DELETES:
+        app.err.print(f"  … and {len(paths) - SHOWN_DELETES} more", markup=False)
+
+
+def _check_arguments(
+    app: AppContext, local_dir: str, remote_folder: str, opts: dict[str, Any]
+) -> UploadOptions:
+    """Every check that needs no request; returns the upload fields of the sync."""
+    if not os.path.isdir(local_dir):
+        raise UsageError(f"LOCAL_DIR '{local_dir}' is not a folder.", hint="Check the path.")
+    normalise_folder(remote_folder, flag="REMOTE_FOLDER")  # names the argument, not --folder
+    if opts["delete"] and opts["shard"]:
+        raise UsageError(
+            "--delete cannot be combined with --shard: each shard would delete the others' files.",
+            hint="Run --delete in one unsharded job.",
+        )
+    interactive = sys.stdin.isatty() and app.err.is_terminal
+    if opts["delete"] and not opts["yes"] and not interactive and not opts["dry_run"]:
+        raise UsageError(
+            "--delete needs --yes when not run from a terminal.",
+            hint="Add --yes (and consider --max-delete N).",
+        )
+    if opts["report_path"]:
+        check_report_path(Path(opts["report_path"]))
+    return sync_upload_options(opts["tags"], opts["custom_metadata"])
+
+
+def _confirmer(
+    app: AppContext, paused: Callable[[], AbstractContextManager[None]], yes: bool
+) -> ConfirmDeletes:
+    """Asks before deleting (unless --yes), listing the first few files and folders."""
+
+    def confirm(gone: Sequence[RemoteFile], folders: Sequence[str]) -> bool:
+        if yes:
+            return True
+        with paused():
+            _list_deletes(app, "remote file(s) have no local counterpart:", [f.path for f in gone])
+            _list_deletes(app, "remote folder(s) would be empty, with no local counterpart:",
+                          folders)  # fmt: skip
+            return click.confirm("Delete them?", default=False, err=True)
+
+    return confirm

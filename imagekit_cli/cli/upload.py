@@ -18,6 +18,7 @@ from imagekit_cli.cli.common import (
     credentials_refused,
     engine_settings,
     open_client,
+    read_sources,
 )
 from imagekit_cli.cli.completion import complete_paths
 from imagekit_cli.cli.context import AppContext
@@ -43,7 +44,6 @@ from imagekit_cli.runner import (
     load_resume,
     parse_json_option,
     run_upload,
-    split_sources,
 )
 from imagekit_cli.ui import choose_progress, make_reporter
 from imagekit_cli.url_map import listening, open_url_map
@@ -133,7 +133,8 @@ def upload_options(opts: dict[str, Any]) -> UploadOptions:
     "--resume",
     "resume_path",
     type=click.Path(dir_okay=False, path_type=str),
-    help="Skip files an earlier run's .jsonl report records as uploaded (same size and mtime).",
+    help="Skip files an earlier run's .jsonl report records as uploaded to the same remote "
+    "path (same size and mtime).",
 )
 @manifest_option
 @url_map_option
@@ -161,7 +162,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
     """
     stdin_text = sys.stdin.read() if "-" in paths else None
     check_stdin_list(paths, stdin_text)
-    sources = split_sources(paths, stdin_text, opts["nul"])
+    sources = read_sources(paths, stdin_text, opts["nul"])
     settings = app.settings(
         auth_endpoint=opts["auth_endpoint"],
         plan=opts["plan"],

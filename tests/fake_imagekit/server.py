@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import ssl
 import tempfile
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from tests.fake_imagekit.search import Predicate, SearchError, parse
 from tests.fake_imagekit.state import (
     MAX_FOLDER_DEPTH,
     MAX_VERSIONS,
@@ -31,6 +33,7 @@ from tests.fake_imagekit.state import (
     Version,
     iso_now,
     new_id,
+    sanitise_folder_segment,
     sanitise_name,
 )
 
@@ -353,7 +356,10 @@ class FakeImageKit:
         if self.state.faults.processing_latency:
             await asyncio.sleep(self.state.faults.processing_latency)
         try:
-            return self._store_upload(request, version, fields, blob, size, sha, has_file_part)
+            answer = self._store_upload(request, version, fields, blob, size, sha, has_file_part)
+            if self.state.chance(self.state.faults.slow_answer_rate):  # stored; answer late
+                await asyncio.sleep(self.state.faults.slow_answer_seconds)
+            return answer
         except Reject:
             if blob is not None:
                 blob.unlink(missing_ok=True)
@@ -433,7 +439,7 @@ class FakeImageKit:
         if fail is not None:
             raise Reject(fail[0], fail[1])
         folder = self._normalise_folder(fields.get("folder", "/"))
-        name = sanitise_name(raw_name)
+        name = state.faults.store_as.get(raw_name) or sanitise_name(raw_name)
         unique = fields.get("useUniqueFileName", "true") == "true"
         overwrite = fields.get("overwriteFile", "true") == "true"
         with state.lock:
@@ -458,6 +464,7 @@ class FakeImageKit:
                 stored = state.files[existing_id]
                 if len(stored.versions) >= MAX_VERSIONS:
                     raise Reject(400, "This file has reached the maximum number of versions.")
+            stored.apply_upload(fields, replacing=existing_id is not None)
             number = len(stored.versions) + 1
             version_id = stored.file_id if number == 1 else new_id()
             clean = {k: v for k, v in fields.items() if k not in V1_AUTH_FIELDS | {"token"}}
@@ -486,7 +493,7 @@ class FakeImageKit:
             raise Reject(400, "Your request contains invalid folder parameter.")
         if len(segments) > MAX_FOLDER_DEPTH:
             raise Reject(400, "Your request contains a folder nested deeper than 50 levels.")
-        clean = [sanitise_name(s) for s in segments]
+        clean = [sanitise_folder_segment(s) for s in segments]
         return "/" + "".join(f"{s}/" for s in clean)
 
     def _ensure_folders(self, folder: str) -> None:
@@ -505,15 +512,15 @@ class FakeImageKit:
             "filePath": stored.file_path,
             "url": f"{self.state.url_endpoint}{stored.file_path}",
             "fileType": "non-image",
-            "AITags": None,
+            "AITags": stored.ai_tags,
         }
         wanted = set(fields.get("responseFields", "").split(",")) - {""}
         gated: dict[str, Any] = {
-            "tags": fields["tags"].split(",") if fields.get("tags") else None,
+            "tags": stored.tags,
             "customCoordinates": fields.get("customCoordinates"),
             "isPrivateFile": fields.get("isPrivateFile") == "true",
             "isPublished": fields.get("isPublished", "true") == "true",
-            "customMetadata": json.loads(fields.get("customMetadata", "{}")),
+            "customMetadata": stored.custom_metadata,
             "embeddedMetadata": {},
             "metadata": {"size": v.size},
             "selectedFieldsSchema": {},
@@ -548,11 +555,19 @@ class FakeImageKit:
         if query.get("sort", "ASC_CREATED") not in ("ASC_CREATED", "DESC_CREATED", "ASC_NAME"):
             raise Reject(400, "Your request contains invalid value for sort parameters.")
         kind = query.get("type", "file")
+        search: Predicate | None = None
+        if "searchQuery" in query:
+            try:
+                search, typed = parse(query["searchQuery"])
+            except (SearchError, ValueError, TypeError):
+                raise Reject(400, "Your request contains invalid syntax for the searchQuery "
+                             "parameter.") from None  # fmt: skip
+            kind = "any" if typed else "file"
         path = query.get("path")
         folder = None if path is None else ("/" + "".join(f"{s}/" for s in path.split("/") if s))
         items: list[dict[str, Any]] = []
         with self.state.lock:
-            if kind in ("folder", "all"):
+            if kind in ("folder", "all", "any"):
                 for fpath, created in self.state.folders.items():
                     if fpath == "/":
                         continue
@@ -567,10 +582,12 @@ class FakeImageKit:
             for stored in self.state.files.values():
                 if folder is not None and stored.folder != folder:
                     continue
-                if kind in ("file", "all"):
+                if kind in ("file", "all", "any"):
                     items.append(self.state.file_json(stored))
-                elif kind == "file-version":
+                if kind in ("file-version", "any"):
                     items.extend(self.state.file_json(stored, v) for v in stored.versions)
+        if search is not None:
+            items = [i for i in items if search(i)]
         if query.get("sort") == "ASC_NAME":
             items.sort(key=lambda i: str(i["name"]))
         elif query.get("sort") == "DESC_CREATED":
@@ -665,9 +682,16 @@ class FakeImageKit:
                 for f in self.state.files.values()
             }  # fmt: skip
             kinds: dict[str, int] = {}
+            statuses: dict[int, int] = {}
             for r in self.state.requests:
                 kinds[r.kind] = kinds.get(r.kind, 0) + 1
-            body = {"files": files, "requests": kinds, "peak_in_flight": self.state.peak_in_flight}
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+            # Seconds from a stored upload's headers arriving to its answer: the transfer time
+            # the benchmark compares with curl's, without either client's start-up.
+            upload_s = {r.file_path: r.finished - r.started for r in self.state.requests
+                        if r.kind == "upload" and r.status == 200 and r.file_path}  # fmt: skip
+            body = {"files": files, "requests": kinds, "statuses": statuses, "upload_s": upload_s,
+                    "peak_in_flight": self.state.peak_in_flight}  # fmt: skip
         if request.query.get("reset") == "1":
             self.state.reset_log()
         return web.json_response(body)
@@ -680,9 +704,12 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 class AppThread:
     """Serves an aiohttp application on 127.0.0.1 from a background thread."""
 
-    def __init__(self, app: web.Application, port: int = 0) -> None:
+    def __init__(
+        self, app: web.Application, port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.app = app
         self._port = port
+        self._ssl_context = ssl_context
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -696,12 +723,13 @@ class AppThread:
     async def _start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=self._ssl_context)
         await site.start()
         server = site._server
         assert server is not None
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.base_url = f"http://127.0.0.1:{port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        self.base_url = f"{scheme}://127.0.0.1:{port}"
 
     def stop(self) -> None:
         if self._runner is not None:
@@ -714,8 +742,10 @@ class AppThread:
 class FakeServer(AppThread):
     """Runs a FakeImageKit on 127.0.0.1 in a background thread with its own event loop."""
 
-    def __init__(self, state: FakeState, port: int = 0) -> None:
-        super().__init__(FakeImageKit(state).app, port)
+    def __init__(
+        self, state: FakeState, port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        super().__init__(FakeImageKit(state).app, port, ssl_context)
         self.state = state
 
     def start(self) -> FakeServer:

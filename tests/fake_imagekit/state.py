@@ -7,6 +7,7 @@ against a second implementation, not against itself.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import secrets
@@ -35,6 +36,16 @@ def sanitise_name(name: str) -> str:
     return "".join(
         ch if ch in "._-" or unicodedata.category(ch)[0] in "LMN" else "_" for ch in name
     )
+
+
+def sanitise_folder_segment(segment: str) -> str:
+    """ImageKit's folder rule: keep Unicode letters and digits, '-' and '_'; the rest -> '_'."""
+    return "".join(
+        ch if ch in "-_" or unicodedata.category(ch)[0] in "LN" else "_" for ch in segment
+    )
+
+
+AUTO_TAGGERS = ("google-auto-tagging", "aws-auto-tagging")
 
 
 def iso_now() -> str:
@@ -67,6 +78,34 @@ class StoredFile:
     name: str
     created_at: str
     versions: list[Version] = field(default_factory=list)
+    # File-level attributes an overwrite keeps or drops per the overwrite* flags.
+    tags: list[str] | None = None
+    custom_metadata: dict[str, Any] = field(default_factory=dict)
+    ai_tags: list[dict[str, Any]] | None = None
+
+    def apply_upload(self, fields: dict[str, str], replacing: bool) -> None:
+        """Set tags, customMetadata and AITags as an upload (or overwrite) with ``fields`` does:
+        a value sent is applied; omitted on an overwrite, it is removed unless its
+        overwrite* flag is ``false``."""
+        keep = {n: replacing and fields.get(n) == "false" for n in
+                ("overwriteTags", "overwriteCustomMetadata", "overwriteAITags")}  # fmt: skip
+        if "tags" in fields:
+            self.tags = [t for t in fields["tags"].split(",") if t] or None
+        elif not keep["overwriteTags"]:
+            self.tags = None
+        if "customMetadata" in fields:
+            self.custom_metadata = json.loads(fields["customMetadata"])
+        elif not keep["overwriteCustomMetadata"]:
+            self.custom_metadata = {}
+        new_ai = [
+            {"name": "fake-label", "confidence": 99, "source": e.get("name")}
+            for e in json.loads(fields.get("extensions", "[]"))
+            if isinstance(e, dict) and e.get("name") in AUTO_TAGGERS
+        ]
+        if keep["overwriteAITags"]:
+            self.ai_tags = (self.ai_tags or []) + new_ai or None
+        else:
+            self.ai_tags = new_ai or None
 
     @property
     def file_path(self) -> str:
@@ -103,13 +142,16 @@ class Faults:
     error_rate: float = 0.0
     error_status: int = 500
     drop_rate: float = 0.0
-    drop_after_store_rate: float = 0.0
+    drop_after_store_rate: float = 0.0  # stored first, then the connection is dropped
+    slow_answer_rate: float = 0.0  # stored first, then answered after slow_answer_seconds
+    slow_answer_seconds: float = 0.0
     stall_rate: float = 0.0
     stall_seconds: float = 0.0
     spike_rate: float = 0.0
     spike_seconds: float = 0.0
     storm_until: float = 0.0
     fail_names: dict[str, tuple[int, str]] = field(default_factory=dict)
+    store_as: dict[str, str] = field(default_factory=dict)  # fileName -> a different stored name
     media_rate_limit: tuple[int, int] | None = None  # (requests, interval ms)
     upload_rate_limit: tuple[int, int] | None = None
     redirect_uploads_to: str | None = None
@@ -215,14 +257,13 @@ class FakeState:
         """A file object as the list and details APIs return it."""
         v = version or stored.current
         f = v.fields
-        tags = f.get("tags")
         return {
             "fileId": stored.file_id,
             "type": "file" if version is None else "file-version",
             "name": stored.name,
             "filePath": stored.file_path,
-            "tags": tags.split(",") if tags else None,
-            "AITags": None,
+            "tags": stored.tags,
+            "AITags": stored.ai_tags,
             "versionInfo": {"id": v.version_id, "name": f"Version {v.number}"},
             "isPrivateFile": f.get("isPrivateFile") == "true",
             "isPublished": f.get("isPublished", "true") == "true",
@@ -233,7 +274,7 @@ class FakeState:
             "mime": "application/octet-stream",
             "size": v.size,
             "hasAlpha": False,
-            "customMetadata": {},
+            "customMetadata": stored.custom_metadata,
             "description": f.get("description"),
             "createdAt": stored.created_at,
             "updatedAt": v.created_at,
