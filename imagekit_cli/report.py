@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from imagekit_cli.errors import ExitCode
+from imagekit_cli.plan_guards import is_error_skip
 
 SCHEMA_VERSION = 1
 
@@ -97,10 +98,12 @@ class RunReport:
     files: list[FileResult] = field(default_factory=list)
     interrupted: bool = False
     fatal_exit: ExitCode | None = None
+    report_lost: bool = False
     keep_files: bool = True
     failures: list[FileResult] = field(default_factory=list)
     _counts: dict[Status, int] = field(default_factory=dict)
     _bytes_uploaded: int = 0
+    _error_skips: int = 0
 
     def add(self, result: FileResult) -> None:
         """Record one finished file."""
@@ -109,6 +112,8 @@ class RunReport:
             self._bytes_uploaded += result.size
         elif result.status == Status.FAILED:
             self.failures.append(result)
+        elif result.status == Status.SKIPPED and is_error_skip(result.reason):
+            self._error_skips += 1
         if self.keep_files:
             self.files.append(result)
 
@@ -134,12 +139,16 @@ class RunReport:
         return {"total": total, **totals, "bytes_uploaded": self._bytes_uploaded}
 
     def exit_code(self) -> ExitCode:
-        """0 nothing failed, 1 a file failed, 3 credentials refused, 130 interrupted."""
+        """The one place a run's exit code comes from: 130 interrupted, 3 credentials
+        refused, 1 a file failed, an error kept a file back (unreadable, over the plan's
+        limit, ...) or the report file could not be written, else 0."""
         if self.interrupted:
             return ExitCode.INTERRUPTED
         if self.fatal_exit is not None:
             return self.fatal_exit
-        return ExitCode.FAILED if self.count(Status.FAILED) else ExitCode.OK
+        if self.count(Status.FAILED) or self._error_skips or self.report_lost:
+            return ExitCode.FAILED
+        return ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report."""

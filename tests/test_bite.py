@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from imagekit_cli.report import FileResult, RunReport, Status
+from imagekit_cli.report_files import write_report
 from tests.conftest import CliRecorder, make_file
 from tests.fake_imagekit import FakeState
 
@@ -217,3 +219,20 @@ def test_imagekit_request_id_reaches_every_report_format(
     rows = list(csv.DictReader(io.StringIO(reports[".csv"].read_text())))
     assert [r["error_request_id"] for r in rows if r["status"] == "failed"] == [table]
     assert f"(ImageKit request id {junit})" in reports[".xml"].read_text()
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [("permission denied", 1), ("exceeds free plan limit 25 MB", 1), ("excluded", 0)],
+)
+def test_exit_code_comes_from_the_report_alone(
+    cli: CliRecorder, tmp_path: Path, reason: str, code: int
+) -> None:
+    """A skip by error exits 1 wherever the report is judged: a run or a merge of runs."""
+    report = RunReport("upload")
+    report.add(FileResult("a.jpg", "/a.jpg", Status.UPLOADED, size=5, attempts=1))
+    report.add(FileResult("b.jpg", "/b.jpg", Status.SKIPPED, reason))
+    assert report.exit_code() == code
+    write_report(report, tmp_path / "shard.json")
+    result = cli("report", "merge", str(tmp_path / "shard.json"), "-o", "json")
+    assert result.exit_code == code, result.stderr

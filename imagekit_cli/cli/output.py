@@ -151,7 +151,6 @@ class RunOutputs:
     error_skips: ErrorSkips = field(default_factory=ErrorSkips)
     lines_on_stderr: bool = False
     step_summary: str | None = None
-    report_lost: bool = False
 
     def reporter(self, ui: Reporter) -> Reporter:
         """The UI reporter plus the streaming writers and the type-skip counter."""
@@ -160,12 +159,8 @@ class RunOutputs:
         return FanoutReporter(ui, self.type_skips, self.error_skips, *streams)
 
     def exit_code(self, report: RunReport) -> int:
-        """The report's exit code, but 1 instead of 0 when an error kept files back or
-        the report file could not be written."""
-        code = report.exit_code()
-        if code == ExitCode.OK and (self.error_skips.counts or self.report_lost):
-            return int(ExitCode.FAILED)
-        return int(code)
+        """The run's exit code: ``RunReport.exit_code`` is the one place it comes from."""
+        return int(report.exit_code())
 
 
 def prepare_outputs(
@@ -243,7 +238,7 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
         try:
             write_report(report, Path(outputs.report_path))
         except OSError as exc:  # checked up front; this is the folder vanishing or a full disk
-            outputs.report_lost = True
+            report.report_lost = True
             app.err.print(
                 f"error: could not write --report {printable(outputs.report_path)} "
                 f"({exc.strerror or exc}); the results above are complete.",
