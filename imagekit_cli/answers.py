@@ -116,6 +116,6 @@ def lost_answer(exc: TransportError, sent: SentInFull, sha256: str | None) -> Tr
     if not sent.done:
         return exc
     return AnswerLostError(
-        f"{exc.message}, after the request was sent in full (it may have been stored)",
+        f"{exc.message.rstrip('.')}, after the request was sent in full (it may have been stored)",
         sha256=sha256,
     )

@@ -8,8 +8,10 @@ for progress and hashing them for the sync state as they go.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -79,17 +81,20 @@ class UploadResponse:
 
 def _float_header(headers: httpx.Headers, name: str, scale: float = 1.0) -> float | None:
     try:
-        return float(headers[name]) * scale
+        value = float(headers[name]) * scale
     except (KeyError, ValueError):
         return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def parse_rate_limit(headers: httpx.Headers) -> RateLimitInfo:
-    """The ``X-RateLimit-*`` (milliseconds) and ``Retry-After`` values of a response."""
+    """The ``X-RateLimit-*`` (milliseconds) and ``Retry-After`` values of a response; a
+    garbled value (``Retry-After: soon``) is ignored, so the usual backoff applies."""
     retry_after = _float_header(headers, "retry-after")
     if retry_after is None and "retry-after" in headers:
-        when = email.utils.parsedate_to_datetime(headers["retry-after"])
-        retry_after = max(0.0, when.timestamp() - time.time()) if when else None
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            when = email.utils.parsedate_to_datetime(headers["retry-after"])
+            retry_after = max(0.0, when.timestamp() - time.time())
     limit = _float_header(headers, "x-ratelimit-limit")
     return RateLimitInfo(
         limit=int(limit) if limit is not None else None,

@@ -1,8 +1,11 @@
 """The upload engine: a bounded queue fed by the plan and drained by N workers.
 
 Never more than N uploads are in flight. Each attempt re-opens the file and re-signs the
-request. The first Ctrl-C (or SIGTERM) stops starting new files and lets those in flight
-finish; a second one cancels them. Every file, finished or not, ends up in the report.
+request. The run stops starting files after a Ctrl-C or SIGTERM (see interrupts.py), a
+refused key, ``--fail-fast``, a closed stdout, or when the circuit breaker finds the server
+unreachable; a second signal cancels the uploads in flight. Every planned file ends up in
+the report: files not started are ``skipped`` with the reason, and an unexpected error
+while signing, sending or parsing fails that one file, never the run.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ import asyncio
 import contextlib
 import itertools
 import random
-import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from imagekit_cli.auth import Signer
+from imagekit_cli.breaker import CircuitBreaker
 from imagekit_cli.client import ImageKitClient, UploadRequest, UploadResponse
 from imagekit_cli.errors import (
     AnswerLostError,
@@ -27,13 +30,16 @@ from imagekit_cli.errors import (
     ExitCode,
     ImageKitCLIError,
     SigningError,
+    TransportError,
 )
 from imagekit_cli.events import Reporter
+from imagekit_cli.interrupts import Interrupts, Listener
 from imagekit_cli.lookup import CONFIRMED, LostAnswers, Target, Tries
 from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
 
 YIELD_EVERY = 200
+WALK_AFTER_CANCEL_S = 2.0  # after a second interrupt, how long the rest of the plan is listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +60,23 @@ class RunControl:
     stopping: bool = False
     stop_reason: str = ""
     fatal: ImageKitCLIError | None = None
+    crash: Exception | None = None  # our own output failed; raised once the report is whole
     interrupts: int = 0
+    cancelled_at: float | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    no_workers: asyncio.Event = field(default_factory=asyncio.Event)
 
     def stop(self, reason: str) -> None:
         """Start no new files."""
         if not self.stopping:
             self.stopping, self.stop_reason = True, reason
+            self.stopped.set()
+
+    def worker_ended(self, _task: asyncio.Task[None]) -> None:
+        """Once every worker has ended, nothing may wait for one to take a job."""
+        if all(task.done() for task in self.tasks):
+            self.no_workers.set()
 
 
 def describe(exc: BaseException) -> str:
@@ -92,6 +108,7 @@ class Engine:
         policy: RetryPolicy | None = None,
         fail_fast: bool = False,
         handle_signals: bool = True,
+        interrupts: Interrupts | None = None,
     ) -> None:
         self.client = client
         self.signer = signer
@@ -100,8 +117,9 @@ class Engine:
         self.concurrency = concurrency
         self.policy = policy or RetryPolicy()
         self.fail_fast = fail_fast
-        self.handle_signals = handle_signals
+        self.interrupts = interrupts or (Interrupts() if handle_signals else None)
         self.control = RunControl()
+        self.breaker = CircuitBreaker()
         self.gate = PauseGate()
         self._keys = itertools.count(1)
         self._rng = random.Random()
@@ -112,57 +130,108 @@ class Engine:
     def record(self, result: FileResult) -> None:
         """Add a final result to the report and tell the reporter."""
         self.report.add(result)
-        self.reporter.finished(result)
+        try:
+            self.reporter.finished(result)
+        except Exception as exc:  # our own output failed (a full disk): stop, raise at the end
+            self.control.crash = self.control.crash or exc
+            self.control.stop(f"the output failed ({describe(exc)})")
         if result.status == Status.FAILED and self.fail_fast:
             self.control.stop("stopped after a failure (--fail-fast)")
+
+    def _not_started(self, job: UploadJob) -> None:
+        reason = self.control.stop_reason or "the run ended early"
+        self.record(self._result(job, Status.SKIPPED, reason=f"not started: {reason}"))
 
     async def run(self, source: Iterable[UploadJob | FileResult]) -> None:
         """Upload every job of ``source``; non-job items are recorded as they come."""
         queue: asyncio.Queue[UploadJob | None] = asyncio.Queue(maxsize=self.concurrency * 2)
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
         self.control.tasks = workers
-        loop = asyncio.get_running_loop()
-        installed = self._install_signals(loop)
-        try:
-            await self._produce(source, queue)
-            await asyncio.gather(*workers, return_exceptions=True)
-        finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-            self.report.interrupted = self.control.interrupts > 0
-            if isinstance(self.control.fatal, AuthenticationError | SigningError):
-                self.report.fatal_exit = ExitCode.AUTH
+        for task in workers:
+            task.add_done_callback(self.control.worker_ended)
+        listener = Listener(asyncio.get_running_loop(), self._on_signal, self.control.stop)
+        with contextlib.ExitStack() as stack:
+            if self.interrupts is not None:
+                stack.enter_context(self.interrupts.installed())
+                stack.enter_context(self.interrupts.listening(listener))
+            try:
+                await self._produce(source, queue)
+                await asyncio.gather(*workers, return_exceptions=True)
+            finally:
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                while not queue.empty():
+                    if (left := queue.get_nowait()) is not None:
+                        self._not_started(left)
+                self._settle()
+        if self.control.crash is not None:
+            raise self.control.crash
+
+    def _settle(self) -> None:
+        self.report.interrupted = self.control.interrupts > 0
+        if isinstance(self.control.fatal, AuthenticationError | SigningError):
+            self.report.fatal_exit = ExitCode.AUTH
+        elif self.breaker.tripped and self.report.fatal_exit is None:
+            self.report.fatal_exit = ExitCode.FAILED
 
     async def _produce(
         self, source: Iterable[UploadJob | FileResult], queue: asyncio.Queue[UploadJob | None]
     ) -> None:
+        """Feed the queue; once the run stops, record each file left as not started."""
         try:
             for count, item in enumerate(source):
-                if self.control.stopping:
-                    break
                 if isinstance(item, FileResult):
                     self.record(item)
-                    if count % YIELD_EVERY == 0:
-                        await asyncio.sleep(0)
+                elif self.control.stopping:
+                    self._not_started(item)
+                else:
+                    self.reporter.planned(1, item.request.size)
+                    if not await self._offer(queue, item, self.control.stopped):
+                        self._not_started(item)
                     continue
-                self.reporter.planned(1, item.request.size)
-                await queue.put(item)
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                    if self._walked_long_enough():
+                        break
         finally:
             self.reporter.planning_done()
             for _ in range(self.concurrency):
-                await queue.put(None)
+                if not await self._offer(queue, None):
+                    break
+
+    async def _offer(
+        self, queue: asyncio.Queue[UploadJob | None], item: UploadJob | None, *until: asyncio.Event
+    ) -> bool:
+        """Queue ``item``; False if every worker has ended, or one of ``until`` is set, first."""
+        if not queue.full():
+            queue.put_nowait(item)
+            return True
+        put = asyncio.ensure_future(queue.put(item))
+        watchers = [asyncio.ensure_future(e.wait()) for e in (self.control.no_workers, *until)]
+        try:
+            await asyncio.wait([put, *watchers], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
+            if not put.done():
+                put.cancel()
+        return put.done() and not put.cancelled()
+
+    def _walked_long_enough(self) -> bool:
+        """After a second interrupt the rest of the plan is listed only for a short while."""
+        cancelled = self.control.cancelled_at
+        if cancelled is None or time.monotonic() - cancelled < WALK_AFTER_CANCEL_S:
+            return False
+        self.reporter.message(
+            "warning", "Stopped listing the files not started; the report lists those seen."
+        )
+        return True
 
     async def _worker(self, queue: asyncio.Queue[UploadJob | None]) -> None:
         while (job := await queue.get()) is not None:
             if self.control.stopping:
-                self.record(
-                    self._result(
-                        job, Status.SKIPPED, reason=f"not started: {self.control.stop_reason}"
-                    )
-                )
+                self._not_started(job)
                 continue
             await self._upload(job)
 
@@ -180,7 +249,6 @@ class Engine:
         key = next(self._keys)
         started = time.monotonic()
         sent = 0
-        self.reporter.started(key, job.path, job.request.size)
 
         def on_bytes(count: int) -> None:
             nonlocal sent
@@ -199,12 +267,15 @@ class Engine:
             return await self._send(job, tries, on_bytes)
 
         def on_retry(attempt_no: int, exc: BaseException, wait_s: float) -> None:
+            self._observe(exc)
             self.reporter.retrying(key, job.path, attempt_no, describe(exc), wait_s)
 
         try:
+            self.reporter.started(key, job.path, job.request.size)
             response, attempts = await call_with_retry(
                 attempt, self.policy, self.gate, on_retry, self._rng
             )
+            done = self._uploaded(job, response, attempts, started)
         except asyncio.CancelledError:
             self.record(
                 self._result(
@@ -217,9 +288,13 @@ class Engine:
             self.control.stop("credentials were rejected")
             self.record(self._failed(job, exc, started))
         except ImageKitCLIError as exc:
+            self._observe(exc)
+            self.record(self._failed(job, exc, started))
+        except Exception as exc:  # a bug or a surprise in signing, sending or parsing
             self.record(self._failed(job, exc, started))
         else:
-            self.record(self._uploaded(job, response, attempts, started))
+            self.breaker.success()
+            self.record(done)
 
     async def _send(
         self, job: UploadJob, tries: Tries, on_bytes: Callable[[int], None]
@@ -241,7 +316,23 @@ class Engine:
         self.lost_answers.claim(response.body)
         return response
 
-    def _failed(self, job: UploadJob, exc: ImageKitCLIError, started: float) -> FileResult:
+    def _observe(self, exc: BaseException) -> None:
+        """Feed the circuit breaker: no answer counts against the server, any answer for it."""
+        if isinstance(exc, TransportError):
+            if self.breaker.failure():
+                self.control.stop(self.breaker.reason())
+                self.reporter.message(
+                    "warning", f"Stopped starting uploads: {self.breaker.reason()}."
+                )
+        elif isinstance(exc, APIError):
+            self.breaker.success()
+
+    def _failed(self, job: UploadJob, exc: Exception, started: float) -> FileResult:
+        if not isinstance(exc, ImageKitCLIError):
+            message = f"unexpected {type(exc).__name__}: {describe(exc)}"
+            return self._result(job, Status.FAILED, reason=message, attempts=1,
+                                error={"status": None, "message": message},
+                                duration_s=time.monotonic() - started)  # fmt: skip
         return self._result(
             job,
             Status.FAILED,
@@ -279,24 +370,17 @@ class Engine:
             sha256=response.sha256,
         )
 
-    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
-        if not self.handle_signals:
-            return []
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self._on_signal)
-                installed.append(sig)
-        return installed
-
-    def _on_signal(self) -> None:
-        self.control.interrupts += 1
-        if self.control.interrupts == 1:
+    def _on_signal(self, count: int) -> None:
+        """First interrupt: start nothing new. Second: cancel the uploads in flight."""
+        self.control.interrupts = count
+        if count == 1:
             self.control.stop("interrupted")
             self.reporter.message(
                 "warning",
                 "Interrupted: finishing the uploads in flight; press Ctrl-C again to cancel them.",
             )
-        else:
-            for task in self.control.tasks:
-                task.cancel()
+            return
+        self.control.stop("interrupted")
+        self.control.cancelled_at = time.monotonic()
+        for task in self.control.tasks:
+            task.cancel()

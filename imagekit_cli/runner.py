@@ -19,6 +19,7 @@ from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.engine import Engine, UploadJob
 from imagekit_cli.errors import UsageError
 from imagekit_cli.events import Reporter
+from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.planning import PlanItem
 from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.report_read import read_records
@@ -223,6 +224,7 @@ class EngineSettings:
     timeout: float = 60.0
     fail_fast: bool = False
     handle_signals: bool = True
+    interrupts: Interrupts | None = None  # the command's; else the engine makes its own
 
 
 async def run_upload(
@@ -253,8 +255,8 @@ async def run_upload(
         concurrency=engine.concurrency,
         policy=engine.policy,
         fail_fast=engine.fail_fast,
-        handle_signals=engine.handle_signals,
-    )
+        handle_signals=engine.handle_signals, interrupts=engine.interrupts,
+    )  # fmt: skip
     await runner.run(work)
     return runner
 

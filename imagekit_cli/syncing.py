@@ -183,7 +183,7 @@ async def run_sync(
     else:
         runner = Engine(client, signer, FanoutReporter(reporter, StateRecorder(state, ledger)),
                         report, concurrency=engine.concurrency, policy=engine.policy,
-                        fail_fast=engine.fail_fast,
+                        fail_fast=engine.fail_fast, interrupts=engine.interrupts,
                         handle_signals=engine.handle_signals)  # fmt: skip
         await runner.run(work)
         _warn_moved(ledger, reporter)

@@ -17,6 +17,7 @@ from imagekit_cli.cli.config_cmd import config_group
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.ls import ls
 from imagekit_cli.cli.options import add_global_options
+from imagekit_cli.cli.output import silence_stdout
 from imagekit_cli.cli.pipeline import merge_url_maps_command
 from imagekit_cli.cli.report_cmd import report_group
 from imagekit_cli.cli.sync import sync
@@ -48,6 +49,9 @@ class ImageKitGroup(click.Group):
                     app.show_trace(traceback.format_exc())
                 render_error(app.err, app.redact(str(exc)))
             ctx.exit(int(exc.exit_code))
+        except BrokenPipeError:
+            silence_stdout()  # the reader of stdout left (``| head``): end quietly
+            ctx.exit(int(ExitCode.FAILED))
         except KeyboardInterrupt:
             if isinstance(ctx.obj, AppContext):
                 render_error(ctx.obj.err, "interrupted.")

@@ -17,6 +17,7 @@ from imagekit_cli.errors import (
     SigningError,
     UsageError,
 )
+from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.limits import TypePolicy, parse_size
 from imagekit_cli.planning import ListedPath, Planner, PlanOptions, Selection, parse_shard
 from imagekit_cli.retry import RetryPolicy
@@ -127,13 +128,16 @@ def check_signing(mode: str, settings: Settings) -> None:
     settings.require_public_key()
 
 
-def engine_settings(settings: Settings, opts: dict[str, Any]) -> EngineSettings:
+def engine_settings(
+    settings: Settings, opts: dict[str, Any], interrupts: Interrupts | None = None
+) -> EngineSettings:
     """Workers, retries and timeouts from the engine options."""
     return EngineSettings(
         concurrency=opts["concurrency"] or settings.concurrency,
         policy=RetryPolicy(attempts=opts["retries"]),
         timeout=opts["timeout"],
         fail_fast=opts["fail_fast"],
+        interrupts=interrupts,
     )
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from imagekit_cli.cli.context import AppContext
-from imagekit_cli.errors import UsageError
+from imagekit_cli.errors import ExitCode, UsageError
 from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
 from imagekit_cli.files import unwritable_reason
+from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.plan_guards import is_error_skip
 from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.report_files import (
@@ -87,6 +92,51 @@ class ErrorSkips(NullReporter):
         )
 
 
+STDOUT_CLOSED = "stdout was closed"
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone (EPIPE), so that nothing more,
+    not even Python's flush at exit, writes into the closed pipe."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+class StdoutPipe:
+    """Results on stdout; when the reader goes away (``| head -1``) the run stops starting
+    files, as other command-line tools end on a closed pipe, and writes go nowhere."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.on_close: Callable[[str], None] | None = None
+
+    def guard(self, write: Callable[[], object]) -> None:
+        """Run ``write`` unless the pipe is already closed; note it if it closes now."""
+        if self.closed:
+            return
+        try:
+            write()
+        except BrokenPipeError:
+            self.closed = True
+            silence_stdout()
+            if self.on_close is not None:
+                self.on_close(STDOUT_CLOSED)
+
+
+class PipeResults(NullReporter):
+    """Streams each finished file to stdout through a StdoutPipe."""
+
+    def __init__(self, writer: Reporter, pipe: StdoutPipe) -> None:
+        self.writer = writer
+        self.pipe = pipe
+
+    def finished(self, result: FileResult) -> None:
+        """Write the record unless stdout was closed."""
+        self.pipe.guard(lambda: self.writer.finished(result))
+
+
 @dataclass
 class RunOutputs:
     """Where results go while a run is in progress, and whether the report keeps them all."""
@@ -95,7 +145,8 @@ class RunOutputs:
     report_path: str | None
     keep_files: bool
     journal: JournalWriter | None = None
-    stdout_lines: JsonlWriter | None = None
+    stdout_lines: Reporter | None = None
+    stdout: StdoutPipe = field(default_factory=StdoutPipe)
     type_skips: TypeSkips = field(default_factory=TypeSkips)
     error_skips: ErrorSkips = field(default_factory=ErrorSkips)
     lines_on_stderr: bool = False
@@ -112,25 +163,34 @@ class RunOutputs:
         return int(report.exit_code())
 
 
-def prepare_outputs(app: AppContext, output: str, report_path: str | None) -> RunOutputs:
+def prepare_outputs(
+    app: AppContext,
+    output: str,
+    report_path: str | None,
+    on_stdout_closed: Callable[[str], None] | None = None,
+) -> RunOutputs:
     """A ``.jsonl`` report is a journal written as files finish; ``-o jsonl`` streams to
-    stdout; only the other formats need every result kept until the end."""
+    stdout; only the other formats need every result kept until the end.
+    ``on_stdout_closed`` hears when the reader of stdout goes away."""
     if report_path:
         problem = unwritable_reason(Path(report_path))
         if problem:
             raise UsageError(
-                f"--report {report_path}: cannot write there ({problem}).",
+                f"--report {printable(report_path)}: cannot write there ({problem}).",
                 hint="Give a path in a folder you can write to.",
             )
     journaled = bool(report_path) and str(report_path).lower().endswith(".jsonl")
     keep = output in ("json", "csv") or (output == "table" and not app.quiet)
     keep = keep or (bool(report_path) and not journaled)
+    pipe = StdoutPipe()
+    pipe.on_close = on_stdout_closed
     return RunOutputs(
         output=output,
         report_path=report_path,
         keep_files=keep,
         journal=JournalWriter(Path(str(report_path))) if journaled else None,
-        stdout_lines=JsonlWriter(sys.stdout) if output == "jsonl" else None,
+        stdout_lines=PipeResults(JsonlWriter(sys.stdout), pipe) if output == "jsonl" else None,
+        stdout=pipe,
         step_summary=_step_summary_path(app),
     )
 
@@ -186,13 +246,9 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
-    if outputs.output == "table":
-        listed = outputs.lines_on_stderr and _same_stream(sys.stdout, sys.stderr)
-        if not app.quiet and report.files and not listed:
-            print_table(report.files, app.out)
-    elif outputs.output != "jsonl":
-        sys.stdout.write(render(report, outputs.output))
-        sys.stdout.flush()
+    outputs.stdout.guard(lambda: _results_on_stdout(app, report, outputs))
+    if outputs.stdout.closed and report.fatal_exit is None:
+        report.fatal_exit = ExitCode.FAILED  # not every result reached the reader
     for line in (outputs.type_skips.line(), outputs.error_skips.line()):
         if line:
             app.err.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -206,6 +262,42 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
                     handle.write(step_summary(report))
             except OSError as exc:
                 _warn_step_summary(app, outputs.step_summary, str(exc.strerror or exc))
+
+
+def run_to_the_end(
+    app: AppContext,
+    report: RunReport,
+    outputs: RunOutputs,
+    interrupts: Interrupts,
+    display: contextlib.AbstractContextManager[object],
+    main: Coroutine[Any, Any, None],
+    *,
+    after: tuple[Callable[[], None], ...] = (),
+    before: tuple[Callable[[], None], ...] = (),
+) -> None:
+    """Run ``main`` with Ctrl-C and SIGTERM routed to ``interrupts``; however it ends, write
+    the report and results (``before`` and ``after`` that)."""
+    with interrupts.installed():
+        try:
+            with display:
+                asyncio.run(main)
+        finally:
+            report.interrupted = report.interrupted or interrupts.count > 0
+            for step in before:
+                step()
+            finish_run(app, report, outputs)
+            for step in after:
+                step()
+
+
+def _results_on_stdout(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
+    if outputs.output == "table":
+        listed = outputs.lines_on_stderr and _same_stream(sys.stdout, sys.stderr)
+        if not app.quiet and report.files and not listed:
+            print_table(report.files, app.out)
+    elif outputs.output != "jsonl":
+        sys.stdout.write(render(report, outputs.output))
+        sys.stdout.flush()
 
 
 def _same_stream(first: object, second: object) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -23,9 +22,10 @@ from imagekit_cli.cli.options import (
     type_options,
     verbosity_options,
 )
-from imagekit_cli.cli.output import finish_run, prepare_outputs
+from imagekit_cli.cli.output import prepare_outputs, run_to_the_end
 from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
+from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.naming import normalise_folder
 from imagekit_cli.remote import RemoteFile
 from imagekit_cli.report import RunReport
@@ -102,7 +102,8 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     settings = app.settings(plan=opts["plan"], concurrency=opts["concurrency"])
     private_key = settings.require_private_key()
     planner = build_planner(settings, remote_folder, opts)
-    engine = engine_settings(settings, opts)
+    interrupts = Interrupts()
+    engine = engine_settings(settings, opts, interrupts)
     url_map = open_url_map(opts["url_map"], [local_dir], dry_run=opts["dry_run"])
     report = RunReport(
         "sync",
@@ -116,7 +117,7 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
     )
     mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
     reporter = make_reporter(mode, app.err, app.verbose)
-    outputs = prepare_outputs(app, opts["output"], opts["report_path"])
+    outputs = prepare_outputs(app, opts["output"], opts["report_path"], interrupts.request_stop)
     report.keep_files = outputs.keep_files
     fatal: ImageKitCLIError | None = None
 
@@ -149,14 +150,10 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
             if runner is not None and isinstance(runner.control.fatal, AuthenticationError):
                 fatal = credentials_refused(runner.control.fatal, settings)
 
-    try:
-        with reporter:
-            asyncio.run(go())
-    finally:
-        state.close()
-        finish_run(app, report, outputs)
-        if url_map is not None:
-            url_map.write()
+    after = (url_map.write,) if url_map is not None else ()
+    run_to_the_end(
+        app, report, outputs, interrupts, reporter, go(), before=(state.close,), after=after
+    )
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(outputs.exit_code(report))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from pathlib import Path
@@ -31,9 +30,10 @@ from imagekit_cli.cli.options import (
     type_options,
     verbosity_options,
 )
-from imagekit_cli.cli.output import finish_run, prepare_outputs
+from imagekit_cli.cli.output import prepare_outputs, run_to_the_end
 from imagekit_cli.cli.pipeline import manifest_option, url_map_option
 from imagekit_cli.errors import AuthenticationError, SigningError
+from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.json_shapes import check_extensions, check_transformation
 from imagekit_cli.manifest import check_inputs, plan_source
 from imagekit_cli.report import RunReport
@@ -179,7 +179,8 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         check_report_path(Path(opts["report_path"]))
     resume = load_resume(check_journal(Path(opts["resume_path"]))) if opts["resume_path"] else None
     auth_headers = parse_auth_headers(settings.auth_headers)
-    engine = engine_settings(settings, opts)
+    interrupts = Interrupts()
+    engine = engine_settings(settings, opts, interrupts)
     report = RunReport(
         "upload",
         dry_run=opts["dry_run"],
@@ -191,7 +192,7 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         check_signing(opts["auth"], settings)
     mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
     reporter = make_reporter(mode, app.err, app.verbose)
-    outputs = prepare_outputs(app, opts["output"], opts["report_path"])
+    outputs = prepare_outputs(app, opts["output"], opts["report_path"], interrupts.request_stop)
     report.keep_files = outputs.keep_files
     fatal: Exception | None = None
 
@@ -217,13 +218,8 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         ):
             fatal = credentials_refused(runner.control.fatal, settings)
 
-    try:
-        with reporter:
-            asyncio.run(go())
-    finally:
-        finish_run(app, report, outputs)
-        if url_map is not None:
-            url_map.write()
+    after = (url_map.write,) if url_map is not None else ()
+    run_to_the_end(app, report, outputs, interrupts, reporter, go(), after=after)
     if fatal is not None:
         raise fatal
     click.get_current_context().exit(outputs.exit_code(report))

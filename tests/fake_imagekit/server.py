@@ -721,7 +721,10 @@ class AppThread:
         return self
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # A short shutdown: handlers still inside an injected stall are cancelled, not awaited.
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=self._ssl_context)
         await site.start()
