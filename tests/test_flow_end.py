@@ -192,7 +192,8 @@ def test_signals_outside_an_upload_phase_let_the_report_be_written() -> None:
     exits: list[str] = []
     interrupts = Interrupts(grace_s=60, exit_now=exits.append)
     with interrupts.installed():
-        with pytest.raises(KeyboardInterrupt):  # noqa: PT012  (the first ends what is running)
+        # the first ends what is running (a listing); the handler raises inside os.kill
+        with pytest.raises(KeyboardInterrupt):  # noqa: PT012
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
         os.kill(os.getpid(), signal.SIGTERM)  # the second may come while the report is written

@@ -3,7 +3,7 @@
 Clauses ``field op value`` joined by ``AND``; fields ``name``, ``type``, ``path``,
 ``size``, ``createdAt``, ``updatedAt``; operators ``=``, ``:`` (begins with), ``<``,
 ``<=``, ``>``, ``>=``, ``IN [...]``; strings in double quotes (JSON escapes), numbers bare,
-times as ISO 8601 strings (ImageKit's list API, "List and search assets").
+times as ISO 8601 strings (ImageKit's docs: "List and search assets").
 """
 
 from __future__ import annotations
