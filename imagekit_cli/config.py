@@ -15,11 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from imagekit_cli.concurrency import AUTO, Concurrency
 from imagekit_cli.errors import ConfigError, CredentialsError, UsageError
 from imagekit_cli.files import write_atomic
 
 DEFAULT_PROFILE = "default"
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY: Concurrency = AUTO
+MAX_CONCURRENCY = 256
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 URL_KEYS = ("base_url", "auth_endpoint")
 PROFILE_KEYS = (
@@ -84,7 +86,7 @@ class Settings:
     auth_endpoint: str | None = None
     profile: str = DEFAULT_PROFILE
     plan: str = "free"
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: Concurrency = DEFAULT_CONCURRENCY
     folder: str = "/"
     auth_headers: tuple[Secret, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -110,6 +112,20 @@ class Settings:
                 hint="Export it, or run 'imagekit config set public_key KEY'.",
             )
         return self.public_key
+
+
+def parse_concurrency(value: object, source: str) -> Concurrency:
+    """The one check of a concurrency setting (flag, profile or ``config set``):
+    ``auto`` or a whole number from 1 to 256. ``source`` names where it came from."""
+    text = str(value).strip().lower()
+    if text == AUTO:
+        return AUTO
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
+        raise UsageError(
+            f"concurrency '{value}' ({source}) is not valid.",
+            hint=f"Use auto, or a whole number from 1 to {MAX_CONCURRENCY}.",
+        )
+    return int(text)
 
 
 def default_config_path(app_dir: str) -> Path:
@@ -297,11 +313,9 @@ def resolve(
     if header_lines:
         sources["auth_header"] = header_source
     check_key_shapes(values.get("private_key"), values.get("public_key"))
-    concurrency = values.get("concurrency", DEFAULT_CONCURRENCY)
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise UsageError(
-            f"concurrency must be a whole number of at least 1 (from {sources['concurrency']})."
-        )
+    concurrency = parse_concurrency(
+        values.get("concurrency", DEFAULT_CONCURRENCY), f"from {sources.get('concurrency')}"
+    )
     base = Settings(profile=profile_name, sources=sources)
     return replace(
         base,

@@ -1,6 +1,8 @@
-"""The upload engine: a bounded queue fed by the plan and drained by N workers.
+"""The upload engine: a bounded queue fed by the plan and drained by workers.
 
-Never more than N uploads are in flight. Each attempt re-opens the file and re-signs the
+Never more uploads are in flight than the concurrency controller allows (see
+concurrency.py): with ``-j auto`` it finds the limit while the run goes, and every 429, 5xx
+or timeout lowers it. Each attempt re-opens the file and re-signs the
 request. The first Ctrl-C (or SIGTERM) stops starting new files and lets those in flight
 finish; a second one cancels them. Every file, finished or not, ends up in the report.
 """
@@ -19,6 +21,14 @@ from typing import Any
 
 from imagekit_cli.auth import Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest, UploadResponse
+from imagekit_cli.concurrency import (
+    AUTO,
+    AdaptiveLimit,
+    Concurrency,
+    Controller,
+    cap_note,
+    fd_headroom,
+)
 from imagekit_cli.errors import (
     APIError,
     AuthenticationError,
@@ -27,7 +37,7 @@ from imagekit_cli.errors import (
     SigningError,
 )
 from imagekit_cli.report import FileResult, Reporter, RunReport, Status
-from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
+from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry, is_congestion
 
 YIELD_EVERY = 200
 
@@ -83,7 +93,7 @@ class Engine:
         reporter: Reporter,
         report: RunReport,
         *,
-        concurrency: int = 8,
+        concurrency: Concurrency = AUTO,
         policy: RetryPolicy | None = None,
         fail_fast: bool = False,
         handle_signals: bool = True,
@@ -92,12 +102,16 @@ class Engine:
         self.signer = signer
         self.reporter = reporter
         self.report = report
-        self.concurrency = concurrency
+        cap = fd_headroom()
+        self.controller = Controller.for_setting(concurrency, cap)
+        self.limit = AdaptiveLimit(self.controller.limit)
+        self.concurrency = self.controller.ceiling  # workers; the limit decides how many send
+        self._cap_note = cap_note(concurrency, cap)
         self.policy = policy or RetryPolicy()
         self.fail_fast = fail_fast
         self.handle_signals = handle_signals
         self.control = RunControl()
-        self.gate = PauseGate()
+        self.gate = PauseGate(on_outcome=self._adapt)
         self._keys = itertools.count(1)
         self._rng = random.Random()
 
@@ -115,6 +129,9 @@ class Engine:
         self.control.tasks = workers
         loop = asyncio.get_running_loop()
         installed = self._install_signals(loop)
+        if self._cap_note:
+            self.reporter.message("warning", self._cap_note)
+        self.reporter.concurrency(self.limit.limit)
         try:
             await self._produce(source, queue)
             await asyncio.gather(*workers, return_exceptions=True)
@@ -156,7 +173,34 @@ class Engine:
                     )
                 )
                 continue
+            await self._limited_upload(job)
+
+    async def _limited_upload(self, job: UploadJob) -> None:
+        try:
+            await self.limit.acquire()
+        except asyncio.CancelledError:
+            self.record(self._result(job, Status.SKIPPED, reason="not started: interrupted"))
+            raise
+        try:
+            if self.control.stopping:
+                reason = f"not started: {self.control.stop_reason}"
+                self.record(self._result(job, Status.SKIPPED, reason=reason))
+                return
+            self.controller.started(time.monotonic())
             await self._upload(job)
+        finally:
+            self.limit.release()
+
+    def _adapt(self, error: BaseException | None) -> None:
+        """Feed one attempt's outcome to the controller and apply the new limit."""
+        before = self.controller.limit
+        if error is None:
+            self.controller.on_success(time.monotonic())
+        elif is_congestion(error):
+            self.controller.on_congestion(time.monotonic())
+        if self.controller.limit != before:
+            self.limit.set_limit(self.controller.limit)
+            self.reporter.concurrency(self.controller.limit)
 
     def _result(self, job: UploadJob, status: Status, **extra: Any) -> FileResult:
         return FileResult(

@@ -1,9 +1,10 @@
 """The remote side of sync: listing a folder tree, the diff, and the local sync state.
 
 ``list_tree`` walks remote folders breadth-first with the list API (one request per folder
-plus one per further 1000 items), with its own small concurrency and 429 handling, since
-the media API is rate-limited and uploads are not. ``decide`` is the pure per-file rule;
-``SyncState`` remembers what was uploaded so same-size edits are noticed.
+plus one per further 1000 items), with its own small concurrency, through the media API's
+pause gate (``client.media_gate``), since ImageKit limits the media API apart from
+uploads. ``decide`` is the pure per-file rule; ``SyncState`` remembers what was uploaded
+so same-size edits are noticed.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ async def list_tree(
 ) -> tuple[list[RemoteFile], list[str]]:
     """All files under ``folder`` (and its sub-folders when ``recursive``), and the folders."""
     retry = policy or RetryPolicy(attempts=8)
-    pause = gate or PauseGate()
+    pause = gate or client.media_gate
     files: list[RemoteFile] = []
     folders: list[str] = []
     queue: asyncio.Queue[str] = asyncio.Queue()

@@ -190,6 +190,9 @@ class Reporter(Protocol):
     def message(self, level: str, text: str) -> None:
         """A warning or note for the person running the command."""
 
+    def concurrency(self, limit: int) -> None:
+        """The engine now lets ``limit`` uploads be in flight at once."""
+
 
 class NullReporter:
     """A reporter that ignores every event."""
@@ -213,6 +216,9 @@ class NullReporter:
         """Ignore."""
 
     def message(self, level: str, text: str) -> None:
+        """Ignore."""
+
+    def concurrency(self, limit: int) -> None:
         """Ignore."""
 
 
@@ -256,6 +262,11 @@ class FanoutReporter(NullReporter):
         """Forward."""
         for r in self.reporters:
             r.message(level, text)
+
+    def concurrency(self, limit: int) -> None:
+        """Forward."""
+        for r in self.reporters:
+            r.concurrency(limit)
 
 
 class JsonlWriter(NullReporter):

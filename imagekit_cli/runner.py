@@ -16,6 +16,7 @@ from typing import Any
 
 from imagekit_cli.auth import Signer
 from imagekit_cli.client import BULK_DELETE_MAX, ImageKitClient, UploadRequest
+from imagekit_cli.concurrency import AUTO, AUTO_MAX, Concurrency
 from imagekit_cli.engine import Engine, UploadJob
 from imagekit_cli.errors import DeleteLimitError, NotFoundError, UsageError
 from imagekit_cli.planning import PlanItem, Planner, remote_folder
@@ -228,11 +229,16 @@ def dry_run_results(work: Iterable[UploadJob | FileResult]) -> Iterator[FileResu
 class EngineSettings:
     """How the engine runs: workers, retries, timeouts, stopping."""
 
-    concurrency: int = 8
+    concurrency: Concurrency = AUTO
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 60.0
     fail_fast: bool = False
     handle_signals: bool = True
+
+    @property
+    def lanes(self) -> int:
+        """Connections the client may open: the most uploads that can ever be in flight."""
+        return AUTO_MAX if self.concurrency == AUTO else self.concurrency
 
 
 async def run_upload(
@@ -355,7 +361,7 @@ async def run_sync(
     """Make the remote folder match ``local_dir``; without a signer, only plan (dry run)."""
     root = remote_folder(planner.folder)
     reporter.message("info", f"Listing {root} …")
-    remote_files, _ = await list_tree(client, root)
+    remote_files, _ = await list_tree(client, root, policy=engine.policy)
     index = {f.path: f for f in remote_files}
     seen: set[str] = set()
     pruned: list[str] = []
@@ -425,7 +431,7 @@ async def _delete_phase(
     if not confirm(gone):
         reporter.message("warning", "Deletion cancelled; nothing was deleted.")
         return
-    gate = PauseGate()
+    gate = client.media_gate
     for start in range(0, len(gone), BULK_DELETE_MAX):
         batch = list(gone[start : start + BULK_DELETE_MAX])
         deleted = await _delete_batch(client, batch, policy, gate)

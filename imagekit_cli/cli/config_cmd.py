@@ -14,6 +14,7 @@ from imagekit_cli.config import (
     PROFILE_KEYS,
     EnvVars,
     check_key_shapes,
+    parse_concurrency,
     read_config,
     split_auth_header,
     write_config,
@@ -33,9 +34,7 @@ def _coerce(key: str, value: str) -> Any:
     if key not in PROFILE_KEYS:
         raise UsageError(f"Unknown setting '{key}'.", hint=f"Use one of {', '.join(PROFILE_KEYS)}.")
     if key == "concurrency":
-        if not value.isdigit() or int(value) < 1:
-            raise UsageError(f"concurrency must be a whole number of at least 1, not '{value}'.")
-        return int(value)
+        return parse_concurrency(value, "config set")
     if key == "plan" and value not in PLAN_LIMITS:
         raise UsageError(
             f"plan '{value}' is not a plan.", hint=f"Use one of {', '.join(PLAN_LIMITS)}."

@@ -14,20 +14,28 @@ from pathlib import Path
 from tests.fake_imagekit import FakeServer, FakeState
 
 
+def _limit(text: str | None) -> tuple[int, int] | None:
+    """``10/1000`` -> (10 requests, per 1000 ms); a fixed window per endpoint group."""
+    if not text:
+        return None
+    count, interval = text.split("/")
+    return int(count), int(interval)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--media-rate-limit", default=None, help="REQUESTS/INTERVAL_MS")
+    parser.add_argument("--upload-rate-limit", default=None, help="REQUESTS/INTERVAL_MS")
     parser.add_argument("--plan", default="enterprise")
     parser.add_argument("--private-key", default="private_fake_key_0123456789")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fake-imagekit-") as storage:
         state = FakeState(Path(storage), private_key=args.private_key, plan=args.plan)
         state.faults.latency = args.latency
-        if args.media_rate_limit:
-            count, interval = args.media_rate_limit.split("/")
-            state.faults.media_rate_limit = (int(count), int(interval))
+        state.faults.media_rate_limit = _limit(args.media_rate_limit)
+        state.faults.upload_rate_limit = _limit(args.upload_rate_limit)
         server = FakeServer(state, args.port).start()
         print(f"READY {server.base_url}", flush=True)
         done = threading.Event()
