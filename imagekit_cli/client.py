@@ -43,7 +43,6 @@ from imagekit_cli.errors import (
     TransportError,
     api_error_for_status,
 )
-from imagekit_cli.retry import PauseGate
 
 UPLOAD_HOST = "https://upload.imagekit.io"
 API_HOST = "https://api.imagekit.io"
@@ -228,7 +227,6 @@ class ImageKitClient:
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._ssl_context = httpx.create_ssl_context()  # verification always on; built once
         self._pages = PageGuard()
-        self.media_gate = PauseGate()  # list, details, lookups, deletes: limited apart from uploads
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         if trace is not None:
             self._hooks = {"request": [self._trace_request], "response": [self._trace_response]}

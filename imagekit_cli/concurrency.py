@@ -20,10 +20,10 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal
 
-AUTO: Literal["auto"] = "auto"
-Concurrency = int | Literal["auto"]
+from imagekit_cli.config import AUTO as AUTO  # re-exported: the setting is spelled here too
+from imagekit_cli.config import Concurrency as Concurrency
+
 AUTO_MAX = 128
 AUTO_START = 4
 MIN_ROUND = 8  # successes per measured round, so tiny limits are not judged on noise

@@ -13,13 +13,14 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from imagekit_cli.concurrency import AUTO, Concurrency
 from imagekit_cli.errors import ConfigError, CredentialsError, UsageError
 from imagekit_cli.files import write_atomic
 
 DEFAULT_PROFILE = "default"
+AUTO: Literal["auto"] = "auto"
+Concurrency = int | Literal["auto"]  # uploads in flight: a fixed number, or found while running
 DEFAULT_CONCURRENCY: Concurrency = AUTO
 MAX_CONCURRENCY = 256
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})

@@ -1,9 +1,9 @@
 """The remote side of sync: listing a folder tree, the diff, and the local sync state.
 
 ``list_tree`` walks remote folders breadth-first with the list API (one request per folder
-plus one per further 1000 items), with its own small concurrency, through the media API's
-pause gate (``client.media_gate``), since ImageKit limits the media API apart from
-uploads. ``decide`` is the pure per-file rule; ``SyncState`` remembers what was uploaded
+plus one per further 1000 items), with its own small concurrency, through a pause gate for
+the media API (the caller's, shared with its deletes), since ImageKit limits the media API
+apart from uploads. ``decide`` is the pure per-file rule; ``SyncState`` remembers what was uploaded
 so same-size edits are noticed.
 """
 
@@ -71,7 +71,7 @@ async def list_tree(
 ) -> tuple[list[RemoteFile], list[str]]:
     """All files under ``folder`` (and its sub-folders when ``recursive``), and the folders."""
     retry = policy or RetryPolicy(attempts=8)
-    pause = gate or client.media_gate
+    pause = gate or PauseGate()
     files: list[RemoteFile] = []
     folders: list[str] = []
     queue: asyncio.Queue[str] = asyncio.Queue()

@@ -170,7 +170,7 @@ class _Budget:
     def explain(self, exc: RateLimitError) -> RateLimitError:
         """The 429 that ended the call, saying the budget ran out."""
         assert self.over_budget is not None
-        done = f"after waiting {self.waited:.0f} s, " if self.waited else ""
+        done = f"after waiting {self.waited:.1f} s, " if self.waited else ""
         return RateLimitError(
             f"{exc.message}: still rate limited {done}and the server asked to wait "
             f"{self.over_budget:.1f} s more, beyond --max-wait {self.policy.max_wait_s:g} s",

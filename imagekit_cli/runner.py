@@ -361,7 +361,8 @@ async def run_sync(
     """Make the remote folder match ``local_dir``; without a signer, only plan (dry run)."""
     root = remote_folder(planner.folder)
     reporter.message("info", f"Listing {root} …")
-    remote_files, _ = await list_tree(client, root, policy=engine.policy)
+    media = PauseGate()  # the media API's own limiter: listing and deletes, apart from uploads
+    remote_files, _ = await list_tree(client, root, policy=engine.policy, gate=media)
     index = {f.path: f for f in remote_files}
     seen: set[str] = set()
     pruned: list[str] = []
@@ -385,7 +386,8 @@ async def run_sync(
     if sync.delete:
         gone = deletions(remote_files, root, seen, pruned, planner.is_excluded)
         await _delete_phase(gone, local_dir, root, sync, report, reporter, client, state,
-                            confirm, dry_run=signer is None, policy=engine.policy)  # fmt: skip
+                            confirm, dry_run=signer is None, policy=engine.policy,
+                            gate=media)  # fmt: skip
     return runner
 
 
@@ -402,6 +404,7 @@ async def _delete_phase(
     *,
     dry_run: bool,
     policy: RetryPolicy,
+    gate: PauseGate,
 ) -> None:
     if not gone:
         return
@@ -431,7 +434,6 @@ async def _delete_phase(
     if not confirm(gone):
         reporter.message("warning", "Deletion cancelled; nothing was deleted.")
         return
-    gate = client.media_gate
     for start in range(0, len(gone), BULK_DELETE_MAX):
         batch = list(gone[start : start + BULK_DELETE_MAX])
         deleted = await _delete_batch(client, batch, policy, gate)

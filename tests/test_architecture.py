@@ -15,13 +15,14 @@ ALLOWED = {
     "text": set(),
     "answers": {"errors"},
     "config": {"errors", "files"},
+    "concurrency": {"config"},
     "auth": {"errors", "config"},
     "limits": {"errors"},
     "planning": {"errors", "config", "limits"},
     "client": {"errors", "auth", "config", "answers"},
     "retry": {"errors", "client"},
     "remote": {"errors", "client", "planning", "config", "report", "retry"},
-    "engine": {"errors", "client", "retry", "report", "auth"},
+    "engine": {"errors", "client", "retry", "report", "auth", "concurrency"},
     "report": {"errors", "files", "text"},
     "ui": {"report", "errors", "limits", "text"},
     "url_map": {"errors", "files", "planning", "report"},
@@ -38,6 +39,7 @@ ALLOWED = {
         "retry",
         "remote",
         "limits",
+        "concurrency",
     },
 }
 THIRD_PARTY_HOME = {

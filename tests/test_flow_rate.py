@@ -19,10 +19,15 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from imagekit_cli.auth import BasicAuthSigner
+from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.concurrency import AUTO_MAX, AdaptiveLimit, Controller, cap_note
+from imagekit_cli.config import Secret
+from imagekit_cli.engine import Engine, UploadJob
+from imagekit_cli.report import NullReporter, RunReport, Status
 from imagekit_cli.retry import PauseGate
 from imagekit_cli.ui import PlainReporter
-from tests.conftest import CliRecorder, make_file
+from tests.conftest import PRIVATE_KEY, CliRecorder, make_file
 from tests.fake_imagekit import FakeState
 
 
@@ -64,15 +69,25 @@ def test_sustained_limit_on_every_endpoint_fails_nothing(
     assert 0 < refused(fake, "upload") < 60  # with one attempt each: no 429 used one up
 
 
+def one_file_refused(
+    fake: FakeState, cli: CliRecorder, env: dict[str, str], tmp_path: Path,
+    refusals: list[tuple[int, dict[str, str]]], *args: str,
+) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    """Upload one file whose first attempts the fake answers with ``refusals``."""
+    make_file(tmp_path / "d" / "a.jpg", 500)
+    fake.script("upload", *refusals)
+    code, report = run_json(cli, env, "upload", str(tmp_path / "d"), *args)
+    return code, report["files"][0]
+
+
 def test_429_with_a_named_wait_uses_no_attempt_and_is_waited_out(
     fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
 ) -> None:
-    make_file(tmp_path / "d" / "a.jpg", 500)
-    fake.script("upload", *[(429, {"X-RateLimit-Reset": "150"})] * 6)
-    code, report = run_json(cli, env, "upload", str(tmp_path / "d"), "--retries", "2")
+    refusals = [(429, {"X-RateLimit-Reset": "150"})] * 6
+    code, result = one_file_refused(fake, cli, env, tmp_path, refusals, "--retries", "2")
     assert code == 0
-    assert report["files"][0]["status"] == "uploaded"
-    assert report["files"][0]["attempts"] == 7
+    assert result["status"] == "uploaded"
+    assert result["attempts"] == 7
     starts = [r.started for r in fake.requests_of("upload")]
     assert len(starts) == 7
     gaps = [b - a for a, b in itertools.pairwise(starts)]
@@ -82,21 +97,17 @@ def test_429_with_a_named_wait_uses_no_attempt_and_is_waited_out(
 def test_429_without_a_named_wait_still_uses_attempts(
     fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
 ) -> None:
-    make_file(tmp_path / "d" / "a.jpg", 500)
-    fake.script("upload", *[(429, {})] * 3)
-    code, report = run_json(cli, env, "upload", str(tmp_path / "d"), "--retries", "2")
+    code, result = one_file_refused(fake, cli, env, tmp_path, [(429, {})] * 3, "--retries", "2")
     assert code == 1
-    assert report["files"][0]["attempts"] == 2
+    assert result["attempts"] == 2
 
 
 def test_max_wait_fails_the_file_with_a_clear_reason(
     fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
 ) -> None:
-    make_file(tmp_path / "d" / "a.jpg", 500)
-    fake.script("upload", (429, {"Retry-After": "600"}))
-    code, report = run_json(cli, env, "upload", str(tmp_path / "d"), "--max-wait", "1")
+    refusals = [(429, {"Retry-After": "600"})]
+    code, failed = one_file_refused(fake, cli, env, tmp_path, refusals, "--max-wait", "1")
     assert code == 1
-    failed = report["files"][0]
     assert failed["status"] == "failed"
     assert "429" in failed["reason"]
     assert "--max-wait 1 s" in failed["reason"]
@@ -107,11 +118,10 @@ def test_max_wait_fails_the_file_with_a_clear_reason(
 def test_waits_add_up_against_max_wait(
     fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
 ) -> None:
-    make_file(tmp_path / "d" / "a.jpg", 500)
-    fake.script("upload", *[(429, {"X-RateLimit-Reset": "400"})] * 5)
-    code, report = run_json(cli, env, "upload", str(tmp_path / "d"), "--max-wait", "1")
+    refusals = [(429, {"X-RateLimit-Reset": "400"})] * 5
+    code, failed = one_file_refused(fake, cli, env, tmp_path, refusals, "--max-wait", "1")
     assert code == 1
-    assert "after waiting 1 s" in report["files"][0]["reason"]
+    assert "after waiting 0.8 s" in failed["reason"]
     assert len(fake.requests_of("upload")) == 3  # 0.4 + 0.4 fit in 1 s, a third wait does not
 
 
@@ -194,6 +204,36 @@ def test_j_rejects_a_bad_value(cli: CliRecorder, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "'-j'" in result.stderr
     assert "auto" in result.stderr
+
+
+class LimitLog(NullReporter):
+    """Keeps every concurrency the engine announces."""
+
+    def __init__(self) -> None:
+        self.limits: list[int] = []
+
+    def concurrency(self, limit: int) -> None:
+        self.limits.append(limit)
+
+
+def test_engine_announces_its_concurrency_as_it_changes(fake: FakeState, tmp_path: Path) -> None:
+    fake.faults.latency = 0.02
+    fake.script("upload", (503, {}))
+    paths = [make_file(tmp_path / f"f{i}.jpg", 100 + i) for i in range(120)]
+    jobs = [UploadJob(str(p), f"/e/{p.name}", UploadRequest({"fileName": p.name, "folder": "/e"},
+            p, p.stat().st_size)) for p in paths]  # fmt: skip
+    log, report = LimitLog(), RunReport("upload")
+
+    async def go() -> None:
+        async with ImageKitClient(fake.base_url, private_key=Secret(PRIVATE_KEY)) as client:
+            engine = Engine(client, BasicAuthSigner(Secret(PRIVATE_KEY)), log, report,
+                            handle_signals=False)  # fmt: skip
+            await engine.run(jobs)
+
+    asyncio.run(go())
+    assert report.count(Status.UPLOADED) == 120
+    assert log.limits[:2] == [4, 2]  # starts at 4; the 503 halves it
+    assert max(log.limits) > 4  # then it grows, and says so each time
 
 
 # --- the controller and its semaphore, alone -------------------------------------------
