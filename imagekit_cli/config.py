@@ -13,14 +13,16 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from imagekit_cli.errors import ConfigError, CredentialsError, UsageError
 from imagekit_cli.files import write_atomic
 
 DEFAULT_PROFILE = "default"
-DEFAULT_CONCURRENCY = 8
-CONCURRENCY_RANGE = (1, 256)
+AUTO: Literal["auto"] = "auto"
+Concurrency = int | Literal["auto"]  # uploads in flight: a fixed number, or found while running
+DEFAULT_CONCURRENCY: Concurrency = AUTO
+MAX_CONCURRENCY = 256
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 URL_KEYS = ("base_url", "auth_endpoint")
 PROFILE_KEYS = (
@@ -85,7 +87,7 @@ class Settings:
     auth_endpoint: str | None = None
     profile: str = DEFAULT_PROFILE
     plan: str = "free"
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: Concurrency = DEFAULT_CONCURRENCY
     folder: str = "/"
     auth_headers: tuple[Secret, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -111,6 +113,20 @@ class Settings:
                 hint="Export it, or run 'imagekit config set public_key KEY'.",
             )
         return self.public_key
+
+
+def parse_concurrency(value: object, source: str) -> Concurrency:
+    """The one check of a concurrency setting (flag, profile or ``config set``):
+    ``auto`` or a whole number from 1 to 256. ``source`` names where it came from."""
+    text = str(value).strip().lower()
+    if text == AUTO:
+        return AUTO
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
+        raise UsageError(
+            f"{source} must be auto or a whole number from 1 to {MAX_CONCURRENCY}, not '{value}'.",
+            hint=f"Use auto, or a whole number from 1 to {MAX_CONCURRENCY}.",
+        )
+    return int(text)
 
 
 def default_config_path(app_dir: str) -> Path:
@@ -207,19 +223,6 @@ def check_url(value: str, source: str, *, allow_query: bool = False) -> str:
     if (parts.query or parts.fragment) and not allow_query:
         raise UsageError(f"{source} must not hold a query or fragment (?... or #...).")
     return url
-
-
-def parse_concurrency(value: object, source: str) -> int:
-    """Uploads in flight, as ``-j`` takes it: a whole number in CONCURRENCY_RANGE."""
-    low, high = CONCURRENCY_RANGE
-    text = str(value).strip()
-    whole = isinstance(value, int) and not isinstance(value, bool)
-    if not (whole or (isinstance(value, str) and text.isdigit())) or not low <= int(text) <= high:
-        raise UsageError(
-            f"{source} must be a whole number from {low} to {high}, not '{text}'.",
-            hint="Example: 16.",
-        )
-    return int(text)
 
 
 def public_url(url: str) -> str:

@@ -1,6 +1,8 @@
-"""The upload engine: a bounded queue fed by the plan and drained by N workers.
+"""The upload engine: a bounded queue fed by the plan and drained by workers.
 
-Never more than N uploads are in flight. Each attempt re-opens the file and re-signs the
+Never more uploads are in flight than the concurrency controller allows (see
+concurrency.py): with ``-j auto`` it finds the limit while the run goes, and every 429,
+5xx or timeout lowers it. Each attempt re-opens the file and re-signs the
 request. The run stops starting files after a Ctrl-C or SIGTERM (see interrupts.py), a
 refused key, ``--fail-fast``, a closed stdout, or when the circuit breaker finds the server
 unreachable; a second signal cancels the uploads in flight. Every planned file ends up in
@@ -22,6 +24,14 @@ from typing import Any
 from imagekit_cli.auth import Signer
 from imagekit_cli.breaker import CircuitBreaker
 from imagekit_cli.client import ImageKitClient, UploadRequest, UploadResponse
+from imagekit_cli.concurrency import (
+    AUTO,
+    AdaptiveLimit,
+    Concurrency,
+    Controller,
+    cap_note,
+    fd_headroom,
+)
 from imagekit_cli.errors import (
     AnswerLostError,
     APIError,
@@ -36,7 +46,7 @@ from imagekit_cli.events import Reporter
 from imagekit_cli.interrupts import Interrupts, Listener
 from imagekit_cli.lookup import CONFIRMED, LostAnswers, Target, Tries
 from imagekit_cli.report import FileResult, RunReport, Status
-from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
+from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry, is_congestion
 
 YIELD_EVERY = 200
 WALK_AFTER_CANCEL_S = 2.0  # after a second interrupt, how long the rest of the plan is listed
@@ -104,7 +114,7 @@ class Engine:
         reporter: Reporter,
         report: RunReport,
         *,
-        concurrency: int = 8,
+        concurrency: Concurrency = AUTO,
         policy: RetryPolicy | None = None,
         fail_fast: bool = False,
         handle_signals: bool = True,
@@ -114,13 +124,17 @@ class Engine:
         self.signer = signer
         self.reporter = reporter
         self.report = report
-        self.concurrency = concurrency
+        cap = fd_headroom()
+        self.controller = Controller.for_setting(concurrency, cap)
+        self.limit = AdaptiveLimit(self.controller.limit)
+        self.concurrency = self.controller.ceiling  # workers; the limit decides how many send
+        self._cap_note = cap_note(concurrency, cap)
         self.policy = policy or RetryPolicy()
         self.fail_fast = fail_fast
         self.interrupts = interrupts or (Interrupts() if handle_signals else None)
         self.control = RunControl()
         self.breaker = CircuitBreaker()
-        self.gate = PauseGate()
+        self.gate = PauseGate(on_outcome=self._adapt)
         self._keys = itertools.count(1)
         self._rng = random.Random()
         self.lost_answers = LostAnswers(
@@ -150,6 +164,9 @@ class Engine:
         for task in workers:
             task.add_done_callback(self.control.worker_ended)
         listener = Listener(asyncio.get_running_loop(), self._on_signal, self.control.stop)
+        if self._cap_note:
+            self.reporter.message("warning", self._cap_note)
+        self.reporter.concurrency(self.limit.limit)
         with contextlib.ExitStack() as stack:
             if self.interrupts is not None:
                 stack.enter_context(self.interrupts.installed())
@@ -233,7 +250,33 @@ class Engine:
             if self.control.stopping:
                 self._not_started(job)
                 continue
+            await self._limited_upload(job)
+
+    async def _limited_upload(self, job: UploadJob) -> None:
+        try:
+            await self.limit.acquire()
+        except asyncio.CancelledError:
+            self.record(self._result(job, Status.SKIPPED, reason="not started: interrupted"))
+            raise
+        try:
+            if self.control.stopping:
+                self._not_started(job)
+                return
+            self.controller.started(time.monotonic())
             await self._upload(job)
+        finally:
+            self.limit.release()
+
+    def _adapt(self, error: BaseException | None) -> None:
+        """Feed one attempt's outcome to the controller and apply the new limit."""
+        before = self.controller.limit
+        if error is None:
+            self.controller.on_success(time.monotonic())
+        elif is_congestion(error):
+            self.controller.on_congestion(time.monotonic())
+        if self.controller.limit != before:
+            self.limit.set_limit(self.controller.limit)
+            self.reporter.concurrency(self.controller.limit)
 
     def _result(self, job: UploadJob, status: Status, **extra: Any) -> FileResult:
         return FileResult(

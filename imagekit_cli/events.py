@@ -49,6 +49,10 @@ class Reporter(Protocol):
         """A warning or note for the person running the command."""
         return
 
+    def concurrency(self, limit: int) -> None:
+        """The engine now lets ``limit`` uploads be in flight at once."""
+        return
+
 
 class NullReporter(Reporter):
     """The base class of every listener: it inherits the protocol's events, each of which
@@ -96,3 +100,8 @@ class FanoutReporter(NullReporter):
         """Forward."""
         for r in self.reporters:
             r.message(level, text)
+
+    def concurrency(self, limit: int) -> None:
+        """Forward."""
+        for r in self.reporters:
+            r.concurrency(limit)

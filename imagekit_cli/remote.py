@@ -1,9 +1,10 @@
 """The remote side of sync: listing a folder tree, the diff, and the local sync state.
 
 ``list_tree`` walks remote folders breadth-first with the list API (one request per folder
-plus one per further 1000 items), with its own small concurrency and 429 handling, since
-the media API is rate-limited and uploads are not. ``decide`` is the pure per-file rule;
-``sync_state.SyncState`` remembers what was uploaded so same-size edits are noticed.
+plus one per further 1000 items), with its own small concurrency, through a pause gate for
+the media API (the caller's, shared with its deletes), since ImageKit limits the media API
+apart from uploads. ``decide`` is the pure per-file rule; ``SyncState`` remembers what was uploaded
+so same-size edits are noticed.
 """
 
 from __future__ import annotations

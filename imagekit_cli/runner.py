@@ -16,6 +16,7 @@ from typing import Any
 
 from imagekit_cli.auth import Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest
+from imagekit_cli.concurrency import AUTO, AUTO_MAX, Concurrency
 from imagekit_cli.engine import Engine, UploadJob
 from imagekit_cli.errors import UsageError
 from imagekit_cli.events import Reporter
@@ -219,12 +220,17 @@ def dry_run_results(work: Iterable[UploadJob | FileResult]) -> Iterator[FileResu
 class EngineSettings:
     """How the engine runs: workers, retries, timeouts, stopping."""
 
-    concurrency: int = 8
+    concurrency: Concurrency = AUTO
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 60.0
     fail_fast: bool = False
     handle_signals: bool = True
     interrupts: Interrupts | None = None  # the command's; else the engine makes its own
+
+    @property
+    def lanes(self) -> int:
+        """Connections the client may open: the most uploads that can ever be in flight."""
+        return AUTO_MAX if self.concurrency == AUTO else self.concurrency
 
 
 async def run_upload(

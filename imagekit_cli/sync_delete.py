@@ -79,13 +79,14 @@ class DeletePhase:
         max_delete: int | None,
         policy: RetryPolicy,
         dry_run: bool,
+        gate: PauseGate | None = None,
     ) -> None:
         self.client, self.report, self.reporter, self.state = client, report, reporter, state
         self.root = root
         self.max_delete = max_delete
         self.policy = policy
         self.dry_run = dry_run
-        self.gate = PauseGate()
+        self.gate = gate or PauseGate()  # shared with the listing: one media API limit
 
     async def run(
         self,

@@ -18,6 +18,7 @@ from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
 from imagekit_cli.planning import PlanItem, Planner
 from imagekit_cli.remote import RemoteFile, decide, deletions, iter_with_seen, list_tree
 from imagekit_cli.report import FileResult, RunReport, Status
+from imagekit_cli.retry import PauseGate
 from imagekit_cli.runner import (
     EngineSettings,
     UploadOptions,
@@ -164,16 +165,16 @@ async def run_sync(
     confirm: ConfirmDeletes,
 ) -> Engine | None:
     """Make the remote folder match ``local_dir``; without a signer, only plan (dry run)."""
-    known_problem = state.problem
-    if known_problem:
+    if known_problem := state.problem:
         reporter.message("warning", known_problem)
     ledger = SyncLedger(planner.folder)
     reporter.message("info", f"Listing {ledger.root} …")
-    remote_files, remote_folders = await list_tree(client, ledger.root)
-    index = {f.path: f for f in remote_files}
+    media = PauseGate()  # the media API's own limiter: listing and deletes, apart from uploads
+    remote_files, remote_folders = await list_tree(client, ledger.root, policy=engine.policy,
+                                                   gate=media)  # fmt: skip
     items = iter_with_seen(planner.iter_plan([local_dir]), ledger.seen, ledger.pruned)
-    work = sync_work(items, ledger, index, state, options, checksum=sync.checksum,
-                     record_baselines=signer is not None)  # fmt: skip
+    work = sync_work(items, ledger, {f.path: f for f in remote_files}, state, options,
+                     checksum=sync.checksum, record_baselines=signer is not None)  # fmt: skip
     runner: Engine | None = None
     if signer is None:
         for result in dry_run_results(work):
@@ -192,7 +193,7 @@ async def run_sync(
                                      planner.is_excluded) if not ledger.protects(f)]  # fmt: skip
         phase = DeletePhase(client, report, reporter, state, root=ledger.root,
                             max_delete=sync.max_delete, policy=engine.policy,
-                            dry_run=signer is None)  # fmt: skip
+                            dry_run=signer is None, gate=media)  # fmt: skip
         tree = RemoteTree(remote_files, remote_folders)
         await phase.run(gone, tree, ledger.covered(), planner.is_excluded, confirm)
     state.save()

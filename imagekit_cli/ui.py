@@ -81,6 +81,15 @@ class _Counting(NullReporter):
         self.done_files = 0
         self.sent_bytes = 0
         self.started_at = time.monotonic()
+        self.limit: int | None = None  # uploads allowed in flight now, once the engine says
+
+    def concurrency(self, limit: int) -> None:
+        """Remember the engine's current concurrency, for the progress display."""
+        self.limit = limit
+
+    def limit_text(self) -> str:
+        """``  -j 16`` once the engine has said its concurrency, else ''."""
+        return f"  -j {self.limit}" if self.limit is not None else ""
 
     def __enter__(self) -> _Counting:
         return self
@@ -150,7 +159,7 @@ class PlainReporter(_Counting):
         return (
             f"progress  {self.done_files}/{self.total_files} files  "
             f"{format_size(self.sent_bytes)}/{format_size(self.total_bytes)}  "
-            f"{format_size(rate)}/s"
+            f"{format_size(rate)}/s{self.limit_text()}"
         )
 
 
@@ -224,7 +233,7 @@ class RichReporter(_Counting):
         self.live.update(
             self.overall,
             total=self.total_bytes or None,
-            description=f"{self.done_files}/{self.total_files}{more} files",
+            description=f"{self.done_files}/{self.total_files}{more} files{self.limit_text()}",
             rate=f"{format_size(rate)}/s" if rate else "",
             eta=eta,
         )
@@ -237,6 +246,11 @@ class RichReporter(_Counting):
     def planning_done(self) -> None:
         """Totals are now final."""
         self._planning = False
+        self._describe()
+
+    def concurrency(self, limit: int) -> None:
+        """Show the new concurrency on the overall bar."""
+        super().concurrency(limit)
         self._describe()
 
     def started(self, key: int, path: str, size: int) -> None:

@@ -30,6 +30,7 @@ ALLOWED = {
     "text": set(),
     "answers": {"errors"},
     "config": {"errors", "files"},
+    "concurrency": {"config"},
     "auth": {"errors", "config"},
     "limits": {"errors"},
     "naming": {"errors"},
@@ -59,6 +60,7 @@ ALLOWED = {
         "lookup",
         "breaker",
         "interrupts",
+        "concurrency",
     },
     "breaker": set(),
     "interrupts": {"errors"},
@@ -109,6 +111,7 @@ ALLOWED = {
         "remote",
         "limits",
         "interrupts",
+        "concurrency",
     },
     "syncing": {
         "errors",
@@ -123,6 +126,7 @@ ALLOWED = {
         "runner",
         "sync_state",
         "sync_delete",
+        "concurrency",
     },
     "sync_delete": {"errors", "client", "events", "remote", "report", "retry", "sync_state"},
 }

@@ -34,7 +34,7 @@ def test_precedence_matrix(tmp_path: Path, present: tuple[bool, bool, bool]) -> 
     )  # fmt: skip
     assert settings.base_url == expected_base
     assert settings.plan == ("pro" if flag_on else "lite" if profile_on else "free")
-    assert settings.concurrency == (5 if flag_on else 3 if profile_on else 8)
+    assert settings.concurrency == (5 if flag_on else 3 if profile_on else "auto")
     assert settings.folder == ("/f" if flag_on else "/p" if profile_on else "/")
 
 

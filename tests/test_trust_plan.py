@@ -277,8 +277,12 @@ def test_skips_by_choice_keep_exit_0(fake, env, cli, tmp_path):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("concurrency", "300", "concurrency must be a whole number from 1 to 256, not '300'."),
-        ("concurrency", "0", "concurrency must be a whole number from 1 to 256, not '0'."),
+        (
+            "concurrency",
+            "300",
+            "concurrency must be auto or a whole number from 1 to 256, not '300'.",
+        ),
+        ("concurrency", "0", "concurrency must be auto or a whole number from 1 to 256, not '0'."),
         ("base_url", "http://api.example.com", "base_url uses http://"),
         ("base_url", "ftp://api.example.com", "base_url is not a valid https:// URL."),
         ("auth_endpoint", "example.com/sign", "auth_endpoint is not a valid https:// URL."),
@@ -297,7 +301,7 @@ def test_config_set_refuses_what_the_flag_refuses(
 def test_config_set_and_flag_share_one_concurrency_check(cli: CliRecorder, tmp_path):
     flag = cli("upload", str(tmp_path), "-j", "300", "--dry-run")
     assert flag.exit_code == 2
-    assert "concurrency must be a whole number from 1 to 256, not '300'." in flag.stderr
+    assert "concurrency must be auto or a whole number from 1 to 256, not '300'." in flag.stderr
     accepted = [
         ("concurrency", "256"),
         ("base_url", "https://api.example.com/"),

@@ -134,7 +134,7 @@ def engine_settings(
     """Workers, retries and timeouts from the engine options."""
     return EngineSettings(
         concurrency=opts["concurrency"] or settings.concurrency,
-        policy=RetryPolicy(attempts=opts["retries"]),
+        policy=RetryPolicy(attempts=opts["retries"], max_wait_s=opts["max_wait"]),
         timeout=opts["timeout"],
         fail_fast=opts["fail_fast"],
         interrupts=interrupts,
@@ -162,7 +162,7 @@ def open_client(
     return ImageKitClient(
         settings.base_url,
         private_key=settings.private_key,
-        concurrency=engine.concurrency,
+        concurrency=engine.lanes,
         timeout=engine.timeout,
         trace=app.tracer(),
         redactor=app.redactor,

@@ -9,10 +9,11 @@ import click
 
 from imagekit_cli.auth import AUTH_MODES
 from imagekit_cli.cli.context import AppContext
-from imagekit_cli.config import parse_concurrency
+from imagekit_cli.config import Concurrency, parse_concurrency
 from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import PLAN_LIMITS
 from imagekit_cli.report_files import OUTPUT_FORMATS
+from imagekit_cli.retry import DEFAULT_MAX_WAIT_S
 from imagekit_cli.ui import PROGRESS_MODES, make_consoles
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,7 +28,9 @@ def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
     return decorator
 
 
-def _concurrency(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+def _concurrency(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> Concurrency | None:
     """``-j``: checked by the same function as ``config set concurrency`` and the profile."""
     if value is None:
         return None
@@ -100,17 +103,29 @@ engine_options = _apply(
         click.option(
             "-j",
             "--concurrency",
-            metavar="N",
+            metavar="N|auto",
             callback=_concurrency,
             default=None,
-            help="Uploads in flight at once. Default: 8, or the profile's.",
+            help="Uploads in flight at once: auto (start at 4, grow while throughput grows, "
+            "up to 128) or a fixed N (1-256). Both back off on 429, 5xx and timeouts and "
+            "stay within the open-file limit. Default: auto, or the profile's.",
         ),
         click.option(
             "--retries",
             type=click.IntRange(1, 50),
             default=5,
             show_default=True,
-            help="Attempts per file in all (connection errors, timeouts, 408, 429, 5xx).",
+            help="Attempts per file in all (connection errors, timeouts, 408, 429 without "
+            "a named wait, 5xx). A 429 that names its wait uses --max-wait instead.",
+        ),
+        click.option(
+            "--max-wait",
+            type=click.FloatRange(0, 86400),
+            default=DEFAULT_MAX_WAIT_S,
+            show_default=True,
+            metavar="SECONDS",
+            help="Per file: how long in all to wait out rate limits (429 with Retry-After "
+            "or X-RateLimit-Reset) before the file fails.",
         ),
         click.option(
             "--timeout",
@@ -272,7 +287,7 @@ PANELS: dict[str, tuple[str, ...]] = {
         "include", "exclude", "ignore_files", "no_ignore", "hidden", "follow_symlinks",
         "plan", "max_size", "allow_ext", "any_type",
     ),
-    "Speed and retries": ("concurrency", "retries", "timeout", "fail_fast"),
+    "Speed and retries": ("concurrency", "retries", "max_wait", "timeout", "fail_fast"),
     "Authentication": ("auth", "auth_endpoint", "auth_header", "profile", "base_url"),
     "Output": ("output", "report_path", "progress", "verbose", "quiet", "debug", "color"),
 }  # fmt: skip
