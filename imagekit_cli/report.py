@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from imagekit_cli.errors import ExitCode
+from imagekit_cli.errors import ExitCode, ImageKitCLIError
+from imagekit_cli.plan_guards import is_error_skip
 
 SCHEMA_VERSION = 1
 
@@ -97,10 +98,13 @@ class RunReport:
     files: list[FileResult] = field(default_factory=list)
     interrupted: bool = False
     fatal_exit: ExitCode | None = None
+    fatal: ImageKitCLIError | None = None  # what stopped the run (a refused key), if anything
+    report_lost: bool = False  # the --report file could not be written
     keep_files: bool = True
     failures: list[FileResult] = field(default_factory=list)
     _counts: dict[Status, int] = field(default_factory=dict)
     _bytes_uploaded: int = 0
+    _error_skips: int = 0
 
     def add(self, result: FileResult) -> None:
         """Record one finished file."""
@@ -109,6 +113,8 @@ class RunReport:
             self._bytes_uploaded += result.size
         elif result.status == Status.FAILED:
             self.failures.append(result)
+        elif result.status == Status.SKIPPED and is_error_skip(result.reason):
+            self._error_skips += 1
         if self.keep_files:
             self.files.append(result)
 
@@ -134,12 +140,18 @@ class RunReport:
         return {"total": total, **totals, "bytes_uploaded": self._bytes_uploaded}
 
     def exit_code(self) -> ExitCode:
-        """0 nothing failed, 1 a file failed, 3 credentials refused, 130 interrupted."""
+        """The one place a run's exit code comes from: the fatal error's code (3 for a
+        refused key), 130 interrupted, else 1 when a file failed, an error kept a file back
+        or the report file was lost, else 0."""
+        if self.fatal is not None:
+            return ExitCode(self.fatal.exit_code)
         if self.interrupted:
             return ExitCode.INTERRUPTED
         if self.fatal_exit is not None:
             return self.fatal_exit
-        return ExitCode.FAILED if self.count(Status.FAILED) else ExitCode.OK
+        if self.count(Status.FAILED) or self._error_skips or self.report_lost:
+            return ExitCode.FAILED
+        return ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report."""

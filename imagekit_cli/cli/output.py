@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import click
+
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.errors import ExitCode, UsageError
 from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
@@ -151,21 +153,12 @@ class RunOutputs:
     error_skips: ErrorSkips = field(default_factory=ErrorSkips)
     lines_on_stderr: bool = False
     step_summary: str | None = None
-    report_lost: bool = False
 
     def reporter(self, ui: Reporter) -> Reporter:
         """The UI reporter plus the streaming writers and the type-skip counter."""
         self.lines_on_stderr = isinstance(ui, PlainReporter)
         streams = [w for w in (self.journal, self.stdout_lines) if w is not None]
         return FanoutReporter(ui, self.type_skips, self.error_skips, *streams)
-
-    def exit_code(self, report: RunReport) -> int:
-        """The report's exit code, but 1 instead of 0 when an error kept files back or
-        the report file could not be written."""
-        code = report.exit_code()
-        if code == ExitCode.OK and (self.error_skips.counts or self.report_lost):
-            return int(ExitCode.FAILED)
-        return int(code)
 
 
 def prepare_outputs(
@@ -243,7 +236,7 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
         try:
             write_report(report, Path(outputs.report_path))
         except OSError as exc:  # checked up front; this is the folder vanishing or a full disk
-            outputs.report_lost = True
+            report.report_lost = True
             app.err.print(
                 f"error: could not write --report {printable(outputs.report_path)} "
                 f"({exc.strerror or exc}); the results above are complete.",
@@ -275,7 +268,7 @@ def run_to_the_end(
     outputs: RunOutputs,
     interrupts: Interrupts,
     display: contextlib.AbstractContextManager[object],
-    main: Coroutine[Any, Any, None],
+    main: Coroutine[Any, Any, object],
     *,
     after: tuple[Callable[[], None], ...] = (),
     before: tuple[Callable[[], None], ...] = (),
@@ -293,6 +286,14 @@ def run_to_the_end(
             finish_run(app, report, outputs)
             for step in after:
                 step()
+
+
+def exit_with(report: RunReport) -> None:
+    """End the command: a fatal error (a refused key) as its one line through the error
+    boundary, else ``RunReport.exit_code()``."""
+    if report.fatal is not None:
+        raise report.fatal
+    click.get_current_context().exit(int(report.exit_code()))
 
 
 def _results_on_stdout(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
