@@ -183,15 +183,15 @@ async def sync_tree(
     items = iter_with_seen(planner.iter_plan([local_dir]), ledger.seen, ledger.pruned)
     work = sync_work(items, ledger, index, state, options, checksum=sync.checksum,
                      record_baselines=signer is not None)  # fmt: skip
-    runner: Engine | None = None
+    uploader: Engine | None = None
     if signer is None:
         record_dry_run(dry_run_results(work), report, reporter)
     else:
         recorder = FanoutReporter(reporter, StateRecorder(state, ledger))
-        runner = make_engine(client, signer, recorder, report, engine)
-        await runner.run(work)
+        uploader = make_engine(client, signer, recorder, report, engine)
+        await uploader.run(work)
         _warn_moved(ledger, reporter)
-    if sync.delete and not (runner is not None and runner.control.stopping):
+    if sync.delete and not (uploader is not None and uploader.control.stopping):
         gone = [f for f in deletions(remote_files, ledger.root, ledger.seen, ledger.pruned,
                                      planner.is_excluded) if not ledger.protects(f)]  # fmt: skip
         phase = DeletePhase(client, report, reporter, state, root=ledger.root,
