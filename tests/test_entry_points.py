@@ -114,3 +114,15 @@ def test_refused_key_through_the_cli_exits_3_with_one_line(
         assert result.exit_code == 3, result.stderr
         assert "ImageKit refused the credentials" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_report_merge_exits_1_for_an_error_skip_as_the_run_did(
+    fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
+) -> None:
+    make_file(tmp_path / "d" / "ok.jpg", 10)
+    (tmp_path / "d" / "dangling.jpg").symlink_to(tmp_path / "nowhere")
+    journal = tmp_path / "run.jsonl"
+    run = cli("upload", str(tmp_path / "d"), "--report", str(journal), env=env)
+    assert run.exit_code == 1, run.stderr  # a dangling link is an error skip
+    merged = cli("report", "merge", str(journal), "-o", "json")
+    assert merged.exit_code == run.exit_code
