@@ -189,6 +189,7 @@ class Engine:
         self.report.interrupted = self.control.interrupts > 0
         if isinstance(self.control.fatal, AuthenticationError | SigningError):
             self.report.fatal_exit = ExitCode.AUTH
+            self.report.fatal = self.report.fatal or self.control.fatal
         elif self.breaker.tripped and self.report.fatal_exit is None:
             self.report.fatal_exit = ExitCode.FAILED
 

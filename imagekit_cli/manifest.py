@@ -26,7 +26,6 @@ from imagekit_cli.naming import normalise_folder
 from imagekit_cli.planning import (
     PlanItem,
     Planner,
-    check_sources,
     is_url,
     shard_of,
 )
@@ -61,15 +60,16 @@ class ManifestOptions(UploadOptions):
         return super().fields_for(item)
 
 
-def check_inputs(path: str | None, sources: Sequence[str], name: str | None) -> Path | None:
+def check_inputs(path: str | None, sources: Sequence[str], planner: Planner) -> Path | None:
     """The manifest to read, or None after checking the command-line sources; refuses,
     before any upload, a manifest that cannot work as a whole."""
+    name = planner.options.name
     if path is None:
         if not sources:
             raise UsageError(
                 "No PATH given.", hint="Name files, folders, '-' or URLs, or --manifest FILE."
             )
-        check_sources(sources, name)
+        planner.check(sources)
         return None
     if sources:
         raise UsageError("Give PATH... or --manifest, not both.", hint="Add the paths as rows.")

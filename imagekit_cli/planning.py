@@ -150,6 +150,13 @@ class Planner:
         self.folder = normalise_folder(options.folder)
         self._matchers = options.selection.compiled()
         self._planned = PlannedPaths()
+        self._checked: tuple[str, ...] | None = None
+
+    def check(self, sources: Sequence[str]) -> None:
+        """Fail fast on sources that do not exist (once per list of sources)."""
+        if self._checked != tuple(sources):
+            check_sources(sources, self.options.name)
+            self._checked = tuple(sources)
 
     def is_excluded(self, rel_path: str) -> bool:
         """Whether the command-line filters exclude a relative path (used by sync deletes)."""
@@ -162,7 +169,7 @@ class Planner:
 
     def iter_plan(self, sources: Sequence[str]) -> Iterator[PlanItem]:
         """Yield an item for every candidate file of every source, in a stable order."""
-        check_sources(sources, self.options.name)
+        self.check(sources)
         for source in sources:
             name = self.options.name or os.path.basename(source)
             if is_url(source):

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from imagekit_cli.client import LIST_PAGE_SIZE, ImageKitClient
+from imagekit_cli.errors import UsageError
 from imagekit_cli.naming import folder_path
 from imagekit_cli.planning import PlanItem
 from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
@@ -52,6 +53,51 @@ class RemoteFile:
         )
 
 
+@dataclass
+class _TreeListing:
+    """One breadth-first walk of a remote folder tree: the folders still to list, and
+    what was found so far."""
+
+    client: ImageKitClient
+    recursive: bool
+    policy: RetryPolicy
+    gate: PauseGate
+    on_retry: Callable[[int, BaseException, float], None] | None
+    files: list[RemoteFile] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+
+    async def list_folder(self, path: str) -> None:
+        """Every page of one folder; sub-folders are queued when the walk is recursive."""
+        skip = 0
+        while True:
+
+            async def page(skip: int = skip) -> list[dict[str, Any]]:
+                return await self.client.list_page(path, skip=skip, limit=LIST_PAGE_SIZE)
+
+            items, _ = await call_with_retry(page, self.policy, self.gate, self.on_retry)
+            for item in items:
+                if item.get("type") == "folder":
+                    sub = folder_path(str(item.get("folderPath") or ""))
+                    self.folders.append(sub)
+                    if self.recursive:
+                        self.queue.put_nowait(sub)
+                elif item.get("type", "file") == "file":
+                    self.files.append(RemoteFile.from_api(item))
+            if len(items) < LIST_PAGE_SIZE:
+                return
+            skip += len(items)
+
+    async def worker(self) -> None:
+        """List queued folders until cancelled."""
+        while True:
+            path = await self.queue.get()
+            try:
+                await self.list_folder(path)
+            finally:
+                self.queue.task_done()
+
+
 async def list_tree(
     client: ImageKitClient,
     folder: str,
@@ -63,44 +109,13 @@ async def list_tree(
     on_retry: Callable[[int, BaseException, float], None] | None = None,
 ) -> tuple[list[RemoteFile], list[str]]:
     """All files under ``folder`` (and its sub-folders when ``recursive``), and the folders."""
-    retry = policy or RetryPolicy(attempts=8)
-    pause = gate or PauseGate()
-    files: list[RemoteFile] = []
-    folders: list[str] = []
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    queue.put_nowait(folder_path(folder))
-
-    async def list_one(path: str) -> None:
-        skip = 0
-        while True:
-
-            async def page(skip: int = skip) -> list[dict[str, Any]]:
-                return await client.list_page(path, skip=skip, limit=LIST_PAGE_SIZE)
-
-            items, _ = await call_with_retry(page, retry, pause, on_retry)
-            for item in items:
-                if item.get("type") == "folder":
-                    sub = folder_path(str(item.get("folderPath") or ""))
-                    folders.append(sub)
-                    if recursive:
-                        queue.put_nowait(sub)
-                elif item.get("type", "file") == "file":
-                    files.append(RemoteFile.from_api(item))
-            if len(items) < LIST_PAGE_SIZE:
-                return
-            skip += len(items)
-
-    async def worker() -> None:
-        while True:
-            path = await queue.get()
-            try:
-                await list_one(path)
-            finally:
-                queue.task_done()
-
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    walk = _TreeListing(
+        client, recursive, policy or RetryPolicy(attempts=8), gate or PauseGate(), on_retry
+    )
+    walk.queue.put_nowait(folder_path(folder))
+    workers = [asyncio.create_task(walk.worker()) for _ in range(concurrency)]
     try:
-        join = asyncio.create_task(queue.join())
+        join = asyncio.create_task(walk.queue.join())
         done, _ = await asyncio.wait([join, *workers], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is not join:
@@ -109,7 +124,24 @@ async def list_tree(
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-    return files, folders
+    return walk.files, walk.folders
+
+
+async def list_folder(
+    client: ImageKitClient, root: str, *, recursive: bool = False
+) -> tuple[list[RemoteFile], list[str]]:
+    """``imagekit ls``: the files (sorted by path) and folders in ``root``; a folder that
+    does not exist is an error, not an empty listing."""
+    files, folders = await list_tree(client, root, recursive=recursive)
+    if not files and not folders and root != "/":
+        parent = root.rstrip("/").rpartition("/")[0] + "/"
+        _, siblings = await list_tree(client, parent, recursive=False)
+        if root not in siblings:
+            raise UsageError(
+                f"Remote folder {root} does not exist.",
+                hint=f"See what {parent} holds with 'imagekit ls {parent}'.",
+            )
+    return sorted(files, key=lambda f: f.path), folders
 
 
 def sha256_of(path: str | Path) -> str:

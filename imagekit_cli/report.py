@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from imagekit_cli.errors import ExitCode
+from imagekit_cli.errors import ExitCode, ImageKitCLIError
 from imagekit_cli.plan_guards import is_error_skip
 
 SCHEMA_VERSION = 1
@@ -98,7 +98,8 @@ class RunReport:
     files: list[FileResult] = field(default_factory=list)
     interrupted: bool = False
     fatal_exit: ExitCode | None = None
-    report_lost: bool = False
+    fatal: ImageKitCLIError | None = None  # what stopped the run (a refused key), if anything
+    report_lost: bool = False  # the --report file could not be written
     keep_files: bool = True
     failures: list[FileResult] = field(default_factory=list)
     _counts: dict[Status, int] = field(default_factory=dict)
@@ -139,9 +140,11 @@ class RunReport:
         return {"total": total, **totals, "bytes_uploaded": self._bytes_uploaded}
 
     def exit_code(self) -> ExitCode:
-        """The one place a run's exit code comes from: 130 interrupted, 3 credentials
-        refused, 1 a file failed, an error kept a file back (unreadable, over the plan's
-        limit, ...) or the report file could not be written, else 0."""
+        """The one place a run's exit code comes from: the fatal error's code (3 for a
+        refused key), 130 interrupted, else 1 when a file failed, an error kept a file back
+        or the report file was lost, else 0."""
+        if self.fatal is not None:
+            return ExitCode(self.fatal.exit_code)
         if self.interrupted:
             return ExitCode.INTERRUPTED
         if self.fatal_exit is not None:

@@ -1,6 +1,6 @@
 """Library-level runs: what ``imagekit upload`` does, testable without click.
 
-``run_upload`` streams the plan into the engine, so the first request starts while a large
+``upload_items`` streams the plan into the engine, so the first request starts while a large
 tree is still being walked. Upload options map one-to-one onto API fields
 (https://imagekit.io/docs/api-reference/upload-file/upload-file), validated locally before
 anything is sent.
@@ -9,16 +9,22 @@ anything is sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagekit_cli.auth import Signer
+from imagekit_cli.auth import Redactor, Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.concurrency import AUTO, AUTO_MAX, Concurrency
+from imagekit_cli.config import Settings
 from imagekit_cli.engine import Engine, UploadJob
-from imagekit_cli.errors import UsageError
+from imagekit_cli.errors import (
+    AuthenticationError,
+    CredentialsError,
+    ImageKitCLIError,
+    UsageError,
+)
 from imagekit_cli.events import Reporter
 from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.planning import PlanItem
@@ -233,27 +239,50 @@ class EngineSettings:
         return AUTO_MAX if self.concurrency == AUTO else self.concurrency
 
 
-async def run_upload(
-    items: Iterable[PlanItem],
-    options: UploadOptions,
-    report: RunReport,
+@dataclass(frozen=True)
+class ClientHooks:
+    """What the command layer lends the HTTP client: a debug tracer and the redactor."""
+
+    trace: Callable[[str], None] | None = None
+    redactor: Redactor | None = None
+
+
+def open_client(
+    settings: Settings, engine: EngineSettings | None = None, hooks: ClientHooks | None = None
+) -> ImageKitClient:
+    """The HTTP client for a run: the account's base URL and key, sized to the engine."""
+    engine = engine or EngineSettings()
+    hooks = hooks or ClientHooks()
+    return ImageKitClient(
+        settings.base_url,
+        private_key=settings.private_key,
+        concurrency=engine.lanes,
+        timeout=engine.timeout,
+        trace=hooks.trace,
+        redactor=hooks.redactor,
+    )
+
+
+def credentials_refused(exc: ImageKitCLIError, settings: Settings) -> ImageKitCLIError:
+    """One clear line for a refused key, naming where the key came from."""
+    if not isinstance(exc, AuthenticationError):
+        return exc
+    source = settings.source_of("private_key")
+    return CredentialsError(
+        f"ImageKit refused the credentials ({exc.status} {exc.message}).",
+        hint=f"Check the key from {source}; upload stopped, nothing else was sent.",
+    )
+
+
+def make_engine(
+    client: ImageKitClient,
+    signer: Signer,
     reporter: Reporter,
-    *,
-    client: ImageKitClient | None,
-    signer: Signer | None,
+    report: RunReport,
     engine: EngineSettings,
-    resume: ResumeIndex | None = None,
-) -> Engine | None:
-    """Upload (or, without a client, dry-run) the plan into ``report``."""
-    if client is None or signer is None:
-        for result in plan_to_work(items, options, resume, dry_run=True):
-            assert isinstance(result, FileResult)
-            report.add(result)
-            reporter.finished(result)
-        reporter.planning_done()
-        return None
-    work = plan_to_work(items, options, resume)
-    runner = Engine(
+) -> Engine:
+    """The engine for one run, as ``engine`` says."""
+    return Engine(
         client,
         signer,
         reporter,
@@ -263,8 +292,36 @@ async def run_upload(
         fail_fast=engine.fail_fast,
         handle_signals=engine.handle_signals, interrupts=engine.interrupts,
     )  # fmt: skip
-    await runner.run(work)
-    return runner
+
+
+def record_dry_run(results: Iterable[FileResult], report: RunReport, reporter: Reporter) -> None:
+    """What a dry run would do, into the report and to the reporter."""
+    for result in results:
+        report.add(result)
+        reporter.finished(result)
+    reporter.planning_done()
+
+
+async def upload_items(
+    items: Iterable[PlanItem],
+    options: UploadOptions,
+    report: RunReport,
+    reporter: Reporter,
+    *,
+    client: ImageKitClient | None,
+    signer: Signer | None,
+    engine: EngineSettings,
+    resume: ResumeIndex | None = None,
+) -> None:
+    """Upload (or, without a client, dry-run) the plan into ``report``; a refused key is
+    recorded on the report (``RunReport.fatal``)."""
+    if client is None or signer is None:
+        dry = plan_to_work(items, options, resume, dry_run=True)
+        record_dry_run((r for r in dry if isinstance(r, FileResult)), report, reporter)
+        return
+    await make_engine(client, signer, reporter, report, engine).run(
+        plan_to_work(items, options, resume)
+    )
 
 
 def split_sources(sources: Sequence[str], stdin_text: str | None, nul: bool) -> list[str]:

@@ -10,20 +10,28 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from imagekit_cli.auth import Signer
+from imagekit_cli.auth import BasicAuthSigner, Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest
+from imagekit_cli.config import Settings
 from imagekit_cli.engine import Engine, UploadJob
+from imagekit_cli.errors import ImageKitCLIError
 from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
 from imagekit_cli.planning import PlanItem, Planner
 from imagekit_cli.remote import RemoteFile, decide, deletions, iter_with_seen, list_tree
 from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.retry import PauseGate
 from imagekit_cli.runner import (
+    ClientHooks,
     EngineSettings,
     UploadOptions,
+    credentials_refused,
     dry_run_results,
+    make_engine,
+    open_client,
     parse_json_option,
+    record_dry_run,
     settled_result,
 )
 from imagekit_cli.sync_delete import ConfirmDeletes, DeletePhase, RemoteTree
@@ -150,7 +158,7 @@ def _warn_moved(ledger: SyncLedger, reporter: Reporter) -> None:
                          "maps them, so the next sync treats them as in sync.")  # fmt: skip
 
 
-async def run_sync(
+async def sync_tree(
     planner: Planner,
     local_dir: str,
     options: UploadOptions,
@@ -163,8 +171,9 @@ async def run_sync(
     engine: EngineSettings,
     state: SyncState,
     confirm: ConfirmDeletes,
-) -> Engine | None:
-    """Make the remote folder match ``local_dir``; without a signer, only plan (dry run)."""
+) -> None:
+    """Make the remote folder match ``local_dir``; without a signer, only plan (dry run).
+    A refused key is recorded on the report by the engine."""
     if known_problem := state.problem:
         reporter.message("warning", known_problem)
     ledger = SyncLedger(planner.folder)
@@ -175,20 +184,15 @@ async def run_sync(
     items = iter_with_seen(planner.iter_plan([local_dir]), ledger.seen, ledger.pruned)
     work = sync_work(items, ledger, {f.path: f for f in remote_files}, state, options,
                      checksum=sync.checksum, record_baselines=signer is not None)  # fmt: skip
-    runner: Engine | None = None
+    uploader: Engine | None = None
     if signer is None:
-        for result in dry_run_results(work):
-            report.add(result)
-            reporter.finished(result)
-        reporter.planning_done()
+        record_dry_run(dry_run_results(work), report, reporter)
     else:
-        runner = Engine(client, signer, FanoutReporter(reporter, StateRecorder(state, ledger)),
-                        report, concurrency=engine.concurrency, policy=engine.policy,
-                        fail_fast=engine.fail_fast, interrupts=engine.interrupts,
-                        handle_signals=engine.handle_signals)  # fmt: skip
-        await runner.run(work)
+        recorder = FanoutReporter(reporter, StateRecorder(state, ledger))
+        uploader = make_engine(client, signer, recorder, report, engine)
+        await uploader.run(work)
         _warn_moved(ledger, reporter)
-    if sync.delete and not (runner is not None and runner.control.stopping):
+    if sync.delete and not (uploader is not None and uploader.control.stopping):
         gone = [f for f in deletions(remote_files, ledger.root, ledger.seen, ledger.pruned,
                                      planner.is_excluded) if not ledger.protects(f)]  # fmt: skip
         phase = DeletePhase(client, report, reporter, state, root=ledger.root,
@@ -199,4 +203,55 @@ async def run_sync(
     state.save()
     if state.problem and state.problem != known_problem:
         reporter.message("warning", state.problem)
-    return runner
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Everything one sync run needs from the command line, parsed and checked."""
+
+    planner: Planner
+    local_dir: str
+    options: UploadOptions
+    sync: SyncOptions = field(default_factory=SyncOptions)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    dry_run: bool = False
+    state_path: Path | None = None  # None: remember nothing between runs
+
+
+def sync_report(config: SyncConfig, settings: Settings, *, keep_files: bool = True) -> RunReport:
+    """The empty report of a sync run, naming both sides."""
+    target = {"folder": config.planner.folder, "local": config.local_dir,
+              "base_url": settings.base_url}  # fmt: skip
+    return RunReport("sync", dry_run=config.dry_run, target=target, keep_files=keep_files)
+
+
+async def run_sync(
+    config: SyncConfig,
+    settings: Settings,
+    reporter: Reporter,
+    confirm: ConfirmDeletes,
+    *,
+    report: RunReport | None = None,
+    hooks: ClientHooks | None = None,
+) -> RunReport:
+    """``imagekit sync`` as one call: open the sync state and the client, make the remote
+    folder match ``config.local_dir`` (``confirm`` is asked before deleting), and return
+    the report; an error that stops the run is recorded on it (``RunReport.fatal``)."""
+    report = report if report is not None else sync_report(config, settings)
+    base_url = settings.base_url or "https://api.imagekit.io"
+    root = config.planner.folder
+    path = config.state_path
+    state = SyncState.open(path, base_url, root) if path else SyncState(None, base_url, root)
+    try:
+        async with open_client(settings, config.engine, hooks) as client:
+            signer = None if config.dry_run else BasicAuthSigner(settings.require_private_key())
+            await sync_tree(config.planner, config.local_dir, config.options, config.sync, report,
+                            reporter, client=client, signer=signer, engine=config.engine,
+                            state=state, confirm=confirm)  # fmt: skip
+    except ImageKitCLIError as exc:
+        report.fatal = exc
+    finally:
+        state.close()
+    if report.fatal is not None:
+        report.fatal = credentials_refused(report.fatal, settings)
+    return report

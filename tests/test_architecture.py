@@ -101,6 +101,7 @@ ALLOWED = {
     "runner": {
         "errors",
         "auth",
+        "config",
         "client",
         "engine",
         "events",
@@ -113,9 +114,20 @@ ALLOWED = {
         "interrupts",
         "concurrency",
     },
+    "uploading": {
+        "errors",
+        "auth",
+        "config",
+        "events",
+        "manifest",
+        "planning",
+        "report",
+        "runner",
+    },
     "syncing": {
         "errors",
         "auth",
+        "config",
         "client",
         "engine",
         "events",
@@ -239,13 +251,7 @@ def test_the_rules_have_no_cycle() -> None:
 # (rule, module) -> the figure measured when the rule was introduced. Each entry is an
 # expected failure; delete it when the module is brought within the rule.
 NOT_YET = {
-    ("functions", "cli/sync.py"): "sync 76 lines",
-    ("functions", "cli/upload.py"): "upload 82 lines",
-    ("functions", "remote.py"): "list_tree 58 lines",
     ("functions", "retry.py"): "call_with_retry 59 lines",
-    ("commands", "cli/ls.py"): "ls body 38 lines",
-    ("commands", "cli/sync.py"): "sync body 62 lines",
-    ("commands", "cli/upload.py"): "upload body 67 lines",
 }
 MODULES = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py"))
 COMMAND_MODULES = [m for m in MODULES if m.startswith("cli/")]

@@ -23,13 +23,12 @@ import pytest
 
 from imagekit_cli.auth import BasicAuthSigner, Credentials
 from imagekit_cli.breaker import CircuitBreaker
-from imagekit_cli.client import ImageKitClient
-from imagekit_cli.config import Secret
+from imagekit_cli.config import Secret, Settings
 from imagekit_cli.events import NullReporter
 from imagekit_cli.interrupts import Interrupts, Listener
 from imagekit_cli.planning import Planner, PlanOptions
-from imagekit_cli.report import RunReport
-from imagekit_cli.runner import EngineSettings, UploadOptions, run_upload
+from imagekit_cli.runner import EngineSettings
+from imagekit_cli.uploading import UploadConfig, run_upload
 from tests.conftest import PRIVATE_KEY, CliRecorder, make_file
 from tests.fake_imagekit import FakeState
 
@@ -259,18 +258,13 @@ def test_unexpected_error_fails_only_that_file(
     fake: FakeState, tmp_path: Path, concurrency: int
 ) -> None:
     tree(tmp_path / "d", 30)
-    items = list(Planner(PlanOptions()).iter_plan([str(tmp_path / "d")]))
-    report = RunReport("upload")
     broken = {f"{i:03}.jpg" for i in range(0, 30, 3)}
-
-    async def go() -> None:
-        async with ImageKitClient(fake.base_url, private_key=Secret(PRIVATE_KEY)) as client:
-            settings = EngineSettings(concurrency=concurrency, handle_signals=False)
-            await asyncio.wait_for(run_upload(items, UploadOptions(), report, NullReporter(),
-                                              client=client, signer=FlakySigner(broken),
-                                              engine=settings), 60)  # fmt: skip
-
-    asyncio.run(go())
+    engine = EngineSettings(concurrency=concurrency, handle_signals=False)
+    config = UploadConfig(Planner(PlanOptions()), engine=engine)
+    settings = Settings(private_key=Secret(PRIVATE_KEY), base_url=fake.base_url)
+    run = run_upload([str(tmp_path / "d")], config, settings, NullReporter(),
+                     signer=FlakySigner(broken))  # fmt: skip
+    report = asyncio.run(asyncio.wait_for(run, 60))
     assert report.summary()["total"] == 30
     failed = {Path(f.path).name: f for f in report.files if f.status == "failed"}
     assert set(failed) == broken

@@ -12,15 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imagekit_cli.auth import BasicAuthSigner
-from imagekit_cli.client import ImageKitClient
-from imagekit_cli.config import Secret
+from imagekit_cli.config import Secret, Settings
 from imagekit_cli.errors import UsageError
 from imagekit_cli.events import NullReporter
 from imagekit_cli.naming import normalise_folder, sanitise_folder
 from imagekit_cli.planning import Planner, PlanOptions
 from imagekit_cli.report import RunReport, Status
-from imagekit_cli.runner import EngineSettings, UploadOptions, run_upload
+from imagekit_cli.runner import EngineSettings
+from imagekit_cli.uploading import UploadConfig, run_upload
 from tests.conftest import PRIVATE_KEY
 from tests.fake_imagekit import FakeServer, FakeState
 
@@ -49,17 +48,10 @@ def shared_fake() -> Iterator[FakeState]:
 
 
 def upload_dir(fake: FakeState, sources: list[str], folder: str = "/") -> RunReport:
-    planner = Planner(PlanOptions(folder=folder))
-    report = RunReport("upload")
-
-    async def go() -> None:
-        async with ImageKitClient(fake.base_url, private_key=KEY) as client:
-            await run_upload(planner.iter_plan(sources), UploadOptions(), report, NullReporter(),
-                             client=client, signer=BasicAuthSigner(KEY),
-                             engine=EngineSettings(handle_signals=False))  # fmt: skip
-
-    asyncio.run(go())
-    return report
+    config = UploadConfig(Planner(PlanOptions(folder=folder)),
+                          engine=EngineSettings(handle_signals=False))  # fmt: skip
+    settings = Settings(private_key=KEY, base_url=fake.base_url)
+    return asyncio.run(run_upload(sources, config, settings, NullReporter()))
 
 
 @settings(

@@ -144,31 +144,24 @@ def test_resume_reuploads_a_changed_file(fake: FakeState, env, cli, tmp_path: Pa
 def test_file_changed_after_planning_fails_not_truncated(fake, tmp_path: Path) -> None:
     import asyncio
 
-    from imagekit_cli.auth import BasicAuthSigner
-    from imagekit_cli.config import Secret
+    from imagekit_cli.config import Secret, Settings
     from imagekit_cli.events import NullReporter
     from imagekit_cli.planning import Planner, PlanOptions
-    from imagekit_cli.report import RunReport
-    from imagekit_cli.runner import EngineSettings, UploadOptions, run_upload
+    from imagekit_cli.runner import EngineSettings
+    from imagekit_cli.uploading import UploadConfig, run_upload
 
     make_file(tmp_path / "d" / "grows.jpg", 1000)
     make_file(tmp_path / "d" / "dir.jpg", 1000)
     make_file(tmp_path / "d" / "ok.jpg", 1000)
-    items = list(Planner(PlanOptions()).iter_plan([str(tmp_path / "d")]))
+    planner = Planner(PlanOptions())
+    items = list(planner.iter_plan([str(tmp_path / "d")]))
     with (tmp_path / "d" / "grows.jpg").open("ab") as handle:
         handle.write(b"more")
     (tmp_path / "d" / "dir.jpg").unlink()
     (tmp_path / "d" / "dir.jpg").mkdir()
-    report = RunReport("upload")
-
-    async def go() -> None:
-        key = Secret(PRIVATE_KEY)
-        async with ImageKitClient(fake.base_url, private_key=key) as client:
-            await run_upload(items, UploadOptions(), report, NullReporter(), client=client,
-                             signer=BasicAuthSigner(key),
-                             engine=EngineSettings(handle_signals=False))  # fmt: skip
-
-    asyncio.run(go())
+    config = UploadConfig(planner, engine=EngineSettings(handle_signals=False))
+    settings = Settings(private_key=Secret(PRIVATE_KEY), base_url=fake.base_url)
+    report = asyncio.run(run_upload([], config, settings, NullReporter(), plan=items))
     reasons = {Path(f.path).name: (f.status.value, f.reason) for f in report.files}
     assert reasons["grows.jpg"] == ("failed", "file changed since planning (size differs)")
     assert reasons["dir.jpg"][0] == "failed"

@@ -247,27 +247,20 @@ def test_bad_input_exits_2_before_any_request(
 def test_file_deleted_after_planning_fails_rest_upload(fake: FakeState, tmp_path: Path) -> None:
     import asyncio
 
-    from imagekit_cli.auth import BasicAuthSigner
-    from imagekit_cli.client import ImageKitClient
-    from imagekit_cli.config import Secret
+    from imagekit_cli.config import Secret, Settings
     from imagekit_cli.events import NullReporter
     from imagekit_cli.planning import Planner, PlanOptions
-    from imagekit_cli.report import RunReport
-    from imagekit_cli.runner import EngineSettings, UploadOptions, run_upload
+    from imagekit_cli.runner import EngineSettings
+    from imagekit_cli.uploading import UploadConfig, run_upload
 
     for name in ("a.jpg", "gone.jpg", "c.jpg"):
         make_file(tmp_path / "d" / name, 100)
-    items = list(Planner(PlanOptions()).iter_plan([str(tmp_path / "d")]))
+    planner = Planner(PlanOptions())
+    items = list(planner.iter_plan([str(tmp_path / "d")]))
     (tmp_path / "d" / "gone.jpg").unlink()
-    report = RunReport("upload")
-
-    async def go() -> None:
-        async with ImageKitClient(fake.base_url, private_key=Secret(PRIVATE_KEY)) as client:
-            await run_upload(items, UploadOptions(), report, NullReporter(), client=client,
-                             signer=BasicAuthSigner(Secret(PRIVATE_KEY)),
-                             engine=EngineSettings(handle_signals=False))  # fmt: skip
-
-    asyncio.run(go())
+    config = UploadConfig(planner, engine=EngineSettings(handle_signals=False))
+    settings = Settings(private_key=Secret(PRIVATE_KEY), base_url=fake.base_url)
+    report = asyncio.run(run_upload([], config, settings, NullReporter(), plan=items))
     by_name = {Path(f.path).name: f for f in report.files}
     assert by_name["gone.jpg"].status == "failed"
     assert by_name["gone.jpg"].reason is not None

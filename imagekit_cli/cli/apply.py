@@ -15,10 +15,10 @@ import click
 
 from imagekit_cli.applying import dry_run_apply, run_apply
 from imagekit_cli.auth import BasicAuthSigner
-from imagekit_cli.cli.common import credentials_refused, engine_settings, open_client
+from imagekit_cli.cli.common import engine_settings, open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import PanelCommand, engine_options, output_options
-from imagekit_cli.cli.output import RunOutputs, prepare_outputs, run_to_the_end
+from imagekit_cli.cli.output import RunOutputs, exit_with, prepare_outputs, run_to_the_end
 from imagekit_cli.cli.pipeline import url_map_option
 from imagekit_cli.cli.sync import STATE_FILE, _confirmer
 from imagekit_cli.config import Secret, Settings
@@ -27,7 +27,7 @@ from imagekit_cli.events import Reporter
 from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.report import RunReport
 from imagekit_cli.report_files import check_report_path
-from imagekit_cli.runner import EngineSettings
+from imagekit_cli.runner import EngineSettings, credentials_refused
 from imagekit_cli.sync_plan import SyncPlan, check_age, parse_duration, read_plan
 from imagekit_cli.sync_state import SyncState, default_state_dir
 from imagekit_cli.ui import choose_progress, make_reporter
@@ -72,7 +72,7 @@ def apply(app: AppContext, /, plan_path: Path, **opts: Any) -> None:
                    run.display, run.main(), before=(run.state.close,), after=after)  # fmt: skip
     if run.fatal is not None:
         raise run.fatal
-    click.get_current_context().exit(run.outputs.exit_code(run.report))
+    exit_with(run.report)
 
 
 # A plan is sharded when it is made (sync --shard K/N --plan-out plan-K.json), not applied.

@@ -7,21 +7,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from imagekit_cli import runner
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.client import ImageKitClient
 from imagekit_cli.config import Settings
-from imagekit_cli.errors import (
-    AuthenticationError,
-    CredentialsError,
-    ImageKitCLIError,
-    SigningError,
-    UsageError,
-)
+from imagekit_cli.errors import UsageError
 from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.limits import TypePolicy, parse_size
 from imagekit_cli.planning import ListedPath, Planner, PlanOptions, Selection, parse_shard
 from imagekit_cli.retry import RetryPolicy
-from imagekit_cli.runner import EngineSettings, split_sources
+from imagekit_cli.runner import ClientHooks, EngineSettings, split_sources
 
 # (index variable, total variable, base of the index, CI system), in the order they are tried.
 CI_SHARD_VARIABLES = (
@@ -74,7 +69,7 @@ def build_planner(
 ) -> Planner:
     """A Planner from the selection and type options shared by upload and sync."""
     policy = TypePolicy(
-        plan=opts["plan"] or settings.plan,
+        plan=settings.plan,  # the flag, already resolved into the settings
         max_size=parse_size(opts["max_size"]) if opts["max_size"] else None,
         extra_extensions=frozenset(opts["allow_ext"]),
         any_type=opts["any_type"],
@@ -116,18 +111,6 @@ def read_sources(paths: tuple[str, ...], stdin_text: str | None, nul: bool) -> l
     return sources
 
 
-def check_signing(mode: str, settings: Settings) -> None:
-    """Before any work: ``--auth signature|jwt`` needs the public key, and a way to sign."""
-    if settings.private_key is None and not settings.auth_endpoint:
-        raise CredentialsError(
-            f"--auth {mode} signs each upload with the private key or asks a signing "
-            "backend, and neither is set.",
-            hint="Export IMAGEKIT_PRIVATE_KEY, or give --auth-endpoint URL "
-            "(or IMAGEKIT_AUTH_ENDPOINT).",
-        )
-    settings.require_public_key()
-
-
 def engine_settings(
     settings: Settings, opts: dict[str, Any], interrupts: Interrupts | None = None
 ) -> EngineSettings:
@@ -141,29 +124,13 @@ def engine_settings(
     )
 
 
-def credentials_refused(
-    exc: AuthenticationError | SigningError, settings: Settings
-) -> ImageKitCLIError:
-    """One clear line for a refused key, naming where the key came from."""
-    if isinstance(exc, SigningError):
-        return exc
-    source = settings.source_of("private_key")
-    return CredentialsError(
-        f"ImageKit refused the credentials ({exc.status} {exc.message}).",
-        hint=f"Check the key from {source}; upload stopped, nothing else was sent.",
-    )
-
-
 def open_client(
     app: AppContext, settings: Settings, engine: EngineSettings | None = None
 ) -> ImageKitClient:
-    """The HTTP client for a run: the account's base URL and key, sized to the engine."""
-    engine = engine or EngineSettings()
-    return ImageKitClient(
-        settings.base_url,
-        private_key=settings.private_key,
-        concurrency=engine.lanes,
-        timeout=engine.timeout,
-        trace=app.tracer(),
-        redactor=app.redactor,
-    )
+    """The HTTP client for a run, with this invocation's debug tracer and redactor."""
+    return runner.open_client(settings, engine, client_hooks(app))
+
+
+def client_hooks(app: AppContext) -> ClientHooks:
+    """What this invocation lends the HTTP client: the --debug tracer and the redactor."""
+    return ClientHooks(app.tracer(), app.redactor)

@@ -15,11 +15,9 @@ from rich.table import Table
 from imagekit_cli.cli.common import open_client
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import PanelCommand, output_format_option, verbosity_options
-from imagekit_cli.client import ImageKitClient
-from imagekit_cli.errors import UsageError
 from imagekit_cli.limits import format_size
 from imagekit_cli.naming import normalise_folder
-from imagekit_cli.remote import RemoteFile, list_tree
+from imagekit_cli.remote import RemoteFile, list_folder
 from imagekit_cli.report import SCHEMA_VERSION
 from imagekit_cli.text import printable
 
@@ -35,17 +33,6 @@ def _record(file: RemoteFile) -> dict[str, Any]:
         "url": file.url,
         "file_id": file.file_id,
     }
-
-
-async def _check_folder_exists(client: ImageKitClient, root: str) -> None:
-    """An empty listing of a folder that does not exist is an error, not "0 file(s)"."""
-    parent = root.rstrip("/").rpartition("/")[0] + "/"
-    _, siblings = await list_tree(client, parent, recursive=False)
-    if root not in siblings:
-        raise UsageError(
-            f"Remote folder {root} does not exist.",
-            hint=f"See what {parent} holds with 'imagekit ls {parent}'.",
-        )
 
 
 @click.command(name="ls", cls=PanelCommand)
@@ -68,13 +55,21 @@ def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> 
 
     async def go() -> tuple[list[RemoteFile], list[str]]:
         async with open_client(app, settings) as client:
-            files, folders = await list_tree(client, root, recursive=recursive)
-            if not files and not folders and root != "/":
-                await _check_folder_exists(client, root)
-            return files, folders
+            return await list_folder(client, root, recursive=recursive)
 
     files, folders = asyncio.run(go())
-    files.sort(key=lambda f: f.path)
+    _render(app, output, root, recursive, files, folders)
+
+
+def _render(
+    app: AppContext,
+    output: str,
+    root: str,
+    recursive: bool,
+    files: list[RemoteFile],
+    folders: list[str],
+) -> None:
+    """The listing on stdout in the ``--output`` format; with a table, a count on stderr."""
     records = [_record(f) for f in files]
     if output == "json":
         body = {
@@ -96,7 +91,6 @@ def ls(app: AppContext, /, remote_folder: str, recursive: bool, output: str) -> 
         sys.stdout.write(buffer.getvalue())
     else:
         _print_table(app, root, recursive, files, folders)
-    if output == "table":
         app.err.print(
             f"{len(files)} file(s) in {root}" + (" and below" if recursive else ""), markup=False
         )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import click
+
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.errors import ExitCode, UsageError
 from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
@@ -158,10 +160,6 @@ class RunOutputs:
         streams = [w for w in (self.journal, self.stdout_lines) if w is not None]
         return FanoutReporter(ui, self.type_skips, self.error_skips, *streams)
 
-    def exit_code(self, report: RunReport) -> int:
-        """The run's exit code: ``RunReport.exit_code`` is the one place it comes from."""
-        return int(report.exit_code())
-
 
 def prepare_outputs(
     app: AppContext,
@@ -270,7 +268,7 @@ def run_to_the_end(
     outputs: RunOutputs,
     interrupts: Interrupts,
     display: contextlib.AbstractContextManager[object],
-    main: Coroutine[Any, Any, None],
+    main: Coroutine[Any, Any, object],
     *,
     after: tuple[Callable[[], None], ...] = (),
     before: tuple[Callable[[], None], ...] = (),
@@ -288,6 +286,14 @@ def run_to_the_end(
             finish_run(app, report, outputs)
             for step in after:
                 step()
+
+
+def exit_with(report: RunReport) -> None:
+    """End the command: a fatal error (a refused key) as its one line through the error
+    boundary, else ``RunReport.exit_code()``."""
+    if report.fatal is not None:
+        raise report.fatal
+    click.get_current_context().exit(int(report.exit_code()))
 
 
 def _results_on_stdout(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:

@@ -12,9 +12,9 @@ import click
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.errors import UsageError
 from imagekit_cli.files import unwritable_reason
-from imagekit_cli.runner import UploadOptions
+from imagekit_cli.report import RunReport
 from imagekit_cli.sync_plan import PlanWriter
-from imagekit_cli.syncing import SyncOptions
+from imagekit_cli.syncing import SyncConfig
 from imagekit_cli.text import printable
 from imagekit_cli.url_map import merge_url_maps, render_url_map, write_url_map
 
@@ -44,9 +44,7 @@ manifest_option = click.option(
 )
 
 
-def open_plan_out(
-    path: str | None, local_dir: str, folder: str, options: UploadOptions, sync: SyncOptions
-) -> PlanWriter | None:
+def open_plan_out(path: str | None, config: SyncConfig) -> PlanWriter | None:
     """The plan ``sync --plan-out`` fills from its dry run, or None; an unwritable path is
     refused before anything is listed."""
     if path is None:
@@ -57,15 +55,16 @@ def open_plan_out(
             f"--plan-out {path}: cannot write there ({problem}).",
             hint="Give a path in a folder you can write to.",
         )
-    return PlanWriter(Path(path), local_dir, folder, options, dataclasses.asdict(sync))
+    return PlanWriter(Path(path), config.local_dir, config.planner.folder, config.options,
+                      dataclasses.asdict(config.sync))  # fmt: skip
 
 
-def plan_written(app: AppContext, plan: PlanWriter | None, created: float) -> None:
+def plan_written(app: AppContext, plan: PlanWriter | None, report: RunReport) -> None:
     """Write the plan, dated when its run started (when the remote was listed), and say
-    what it holds."""
-    if plan is None:
+    what it holds; a run that was interrupted or stopped by an error writes no plan."""
+    if plan is None or report.fatal is not None or report.interrupted:
         return
-    plan.write(created)
+    plan.write(report.started)
     counts = plan.counts()
     left = plan.folders_left_out and (
         f" ({plan.folders_left_out} emptied folder(s) are not in it; a later sync --delete "

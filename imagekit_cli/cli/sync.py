@@ -11,8 +11,7 @@ from typing import Any
 
 import click
 
-from imagekit_cli.auth import BasicAuthSigner
-from imagekit_cli.cli.common import build_planner, credentials_refused, engine_settings, open_client
+from imagekit_cli.cli.common import build_planner, client_hooks, engine_settings
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import (
     PanelCommand,
@@ -22,18 +21,17 @@ from imagekit_cli.cli.options import (
     type_options,
     verbosity_options,
 )
-from imagekit_cli.cli.output import prepare_outputs, run_to_the_end
+from imagekit_cli.cli.output import exit_with, prepare_outputs, run_to_the_end
 from imagekit_cli.cli.pipeline import open_plan_out, plan_out_option, plan_written, url_map_option
-from imagekit_cli.errors import AuthenticationError, ImageKitCLIError, UsageError
+from imagekit_cli.errors import UsageError
 from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.naming import normalise_folder
 from imagekit_cli.remote import RemoteFile
-from imagekit_cli.report import RunReport
 from imagekit_cli.report_files import check_report_path
 from imagekit_cli.runner import UploadOptions
 from imagekit_cli.sync_delete import ConfirmDeletes
-from imagekit_cli.sync_state import SyncState, default_state_dir
-from imagekit_cli.syncing import SyncOptions, run_sync, sync_upload_options
+from imagekit_cli.sync_state import default_state_dir
+from imagekit_cli.syncing import SyncConfig, SyncOptions, run_sync, sync_report, sync_upload_options
 from imagekit_cli.text import printable
 from imagekit_cli.ui import choose_progress, make_reporter
 from imagekit_cli.url_map import listening, open_url_map
@@ -101,69 +99,32 @@ def sync(app: AppContext, /, local_dir: str, remote_folder: str, **opts: Any) ->
       imagekit sync ./public /site --delete --plan-out plan.json
     """
     opts["dry_run"] = opts["dry_run"] or bool(opts["plan_out"])  # a plan is a dry run, kept
-    upload_options = _check_arguments(app, local_dir, remote_folder, opts)
+    options = _check_arguments(app, local_dir, remote_folder, opts)
     settings = app.settings(plan=opts["plan"], concurrency=opts["concurrency"])
-    private_key = settings.require_private_key()
-    planner = build_planner(settings, remote_folder, opts)
+    settings.require_private_key()
     interrupts = Interrupts()
-    engine = engine_settings(settings, opts, interrupts)
-    url_map = open_url_map(opts["url_map"], [local_dir], dry_run=opts["dry_run"])
-    sync_options = SyncOptions(opts["delete"], opts["max_delete"], opts["checksum"])
-    plan_out = open_plan_out(opts["plan_out"], local_dir, planner.folder, upload_options,
-                             sync_options)  # fmt: skip
-    report = RunReport(
-        "sync",
+    config = SyncConfig(
+        build_planner(settings, remote_folder, opts),
+        local_dir,
+        options,
+        SyncOptions(opts["delete"], opts["max_delete"], opts["checksum"]),
+        engine_settings(settings, opts, interrupts),
         dry_run=opts["dry_run"],
-        target={"folder": planner.folder, "local": local_dir, "base_url": settings.base_url},
+        state_path=default_state_dir(app.env) / STATE_FILE,
     )
-    state = SyncState.open(
-        default_state_dir(app.env) / STATE_FILE,
-        settings.base_url or "https://api.imagekit.io",
-        planner.folder,
-    )
+    url_map = open_url_map(opts["url_map"], [local_dir], dry_run=config.dry_run)
+    plan_out = open_plan_out(opts["plan_out"], config)
     mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
     reporter = make_reporter(mode, app.err, app.verbose)
     outputs = prepare_outputs(app, opts["output"], opts["report_path"], interrupts.request_stop)
-    report.keep_files = outputs.keep_files
-    fatal: ImageKitCLIError | None = None
-
+    report = sync_report(config, settings, keep_files=outputs.keep_files)
     confirm = _confirmer(app, reporter.paused, opts["yes"])
-
-    async def go() -> None:
-        nonlocal fatal
-        async with open_client(app, settings, engine) as client:
-            signer = None if opts["dry_run"] else BasicAuthSigner(private_key)
-            try:
-                runner = await run_sync(
-                    planner,
-                    local_dir,
-                    upload_options,
-                    sync_options,
-                    report,
-                    listening(outputs.reporter(reporter), url_map, plan_out),
-                    client=client,
-                    signer=signer,
-                    engine=engine,
-                    state=state,
-                    confirm=confirm,
-                )
-            except AuthenticationError as exc:
-                fatal = credentials_refused(exc, settings)
-                return
-            except ImageKitCLIError as exc:
-                fatal = exc
-                return
-            if runner is not None and isinstance(runner.control.fatal, AuthenticationError):
-                fatal = credentials_refused(runner.control.fatal, settings)
-
+    listener = listening(outputs.reporter(reporter), url_map, plan_out)
+    run = run_sync(config, settings, listener, confirm, report=report, hooks=client_hooks(app))
     after = (url_map.write,) if url_map is not None else ()
-    run_to_the_end(
-        app, report, outputs, interrupts, reporter, go(), before=(state.close,), after=after
-    )
-    if fatal is not None:
-        raise fatal
-    plan_written(app, plan_out, report.started)
-    click.get_current_context().exit(outputs.exit_code(report))
+    run_to_the_end(app, report, outputs, interrupts, reporter, run, after=after)
+    plan_written(app, plan_out, report)
+    exit_with(report)
 
 
 def _list_deletes(app: AppContext, what: str, paths: Sequence[str]) -> None:

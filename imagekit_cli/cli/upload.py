@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from imagekit_cli.auth import build_signer, parse_auth_headers
+from imagekit_cli.auth import parse_auth_headers
 from imagekit_cli.cli.common import (
     build_planner,
-    check_signing,
     check_stdin_list,
-    credentials_refused,
+    client_hooks,
     engine_settings,
-    open_client,
     read_sources,
 )
 from imagekit_cli.cli.completion import complete_paths
@@ -30,22 +28,17 @@ from imagekit_cli.cli.options import (
     type_options,
     verbosity_options,
 )
-from imagekit_cli.cli.output import prepare_outputs, run_to_the_end
+from imagekit_cli.cli.output import exit_with, prepare_outputs, run_to_the_end
 from imagekit_cli.cli.pipeline import manifest_option, url_map_option
-from imagekit_cli.errors import AuthenticationError, SigningError
+from imagekit_cli.config import Settings
 from imagekit_cli.interrupts import Interrupts
 from imagekit_cli.json_shapes import check_extensions, check_transformation
-from imagekit_cli.manifest import check_inputs, plan_source
-from imagekit_cli.report import RunReport
+from imagekit_cli.manifest import check_inputs
 from imagekit_cli.report_files import check_report_path
 from imagekit_cli.report_read import check_journal
-from imagekit_cli.runner import (
-    UploadOptions,
-    load_resume,
-    parse_json_option,
-    run_upload,
-)
+from imagekit_cli.runner import UploadOptions, load_resume, parse_json_option
 from imagekit_cli.ui import choose_progress, make_reporter
+from imagekit_cli.uploading import UploadConfig, check_credentials, run_upload, upload_report
 from imagekit_cli.url_map import listening, open_url_map
 
 
@@ -170,56 +163,39 @@ def upload(app: AppContext, /, paths: tuple[str, ...], **opts: Any) -> None:
         folder=opts["folder"],
         auth_header=opts["auth_header"] or None,
     )
-    manifest = check_inputs(opts["manifest"], sources, opts["name"])
-    options = upload_options(opts)
-    planner = build_planner(settings, settings.folder, opts)
-    items, item_options = plan_source(manifest, planner, sources, options)
-    url_map = open_url_map(opts["url_map"], sources, dry_run=opts["dry_run"])
+    interrupts = Interrupts()
+    config = upload_config(settings, sources, opts, interrupts)
+    url_map = open_url_map(opts["url_map"], sources, dry_run=config.dry_run)
     if opts["report_path"]:
         check_report_path(Path(opts["report_path"]))
-    resume = load_resume(check_journal(Path(opts["resume_path"]))) if opts["resume_path"] else None
-    auth_headers = parse_auth_headers(settings.auth_headers)
-    interrupts = Interrupts()
-    engine = engine_settings(settings, opts, interrupts)
-    report = RunReport(
-        "upload",
-        dry_run=opts["dry_run"],
-        target={"folder": planner.folder, "base_url": settings.base_url},
-    )
-    if not opts["dry_run"] and opts["auth"] == "private-key":
-        settings.require_private_key()
-    elif not opts["dry_run"]:
-        check_signing(opts["auth"], settings)
+    check_credentials(config, settings)
     mode = choose_progress(opts["progress"], app.err, app.quiet, app.in_ci)
     reporter = make_reporter(mode, app.err, app.verbose)
     outputs = prepare_outputs(app, opts["output"], opts["report_path"], interrupts.request_stop)
-    report.keep_files = outputs.keep_files
-    fatal: Exception | None = None
-
-    async def go() -> None:
-        nonlocal fatal
-        async with contextlib.AsyncExitStack() as stack:
-            client, signer = None, None
-            if not opts["dry_run"]:
-                client = await stack.enter_async_context(open_client(app, settings, engine))
-                signer = build_signer(opts["auth"], settings, client, auth_headers)
-            runner = await run_upload(
-                items,
-                item_options,
-                report,
-                listening(outputs.reporter(reporter), url_map),
-                client=client,
-                signer=signer,
-                engine=engine,
-                resume=resume,
-            )
-        if runner is not None and isinstance(
-            runner.control.fatal, AuthenticationError | SigningError
-        ):
-            fatal = credentials_refused(runner.control.fatal, settings)
-
+    report = upload_report(config, settings, keep_files=outputs.keep_files)
+    listener = listening(outputs.reporter(reporter), url_map)
+    run = run_upload(sources, config, settings, listener, report=report, hooks=client_hooks(app))
     after = (url_map.write,) if url_map is not None else ()
-    run_to_the_end(app, report, outputs, interrupts, reporter, go(), after=after)
-    if fatal is not None:
-        raise fatal
-    click.get_current_context().exit(outputs.exit_code(report))
+    run_to_the_end(app, report, outputs, interrupts, reporter, run, after=after)
+    exit_with(report)
+
+
+def upload_config(
+    settings: Settings, sources: Sequence[str], opts: dict[str, Any], interrupts: Interrupts
+) -> UploadConfig:
+    """The typed config of one upload run, built once from the flags; exit 2 naming the
+    flag on bad input."""
+    planner = build_planner(settings, settings.folder, opts)
+    manifest = check_inputs(opts["manifest"], sources, planner)
+    options = upload_options(opts)
+    resume = load_resume(check_journal(Path(opts["resume_path"]))) if opts["resume_path"] else None
+    return UploadConfig(
+        planner,
+        options,
+        engine_settings(settings, opts, interrupts),
+        manifest=manifest,
+        auth=opts["auth"],
+        auth_headers=parse_auth_headers(settings.auth_headers),
+        dry_run=opts["dry_run"],
+        resume=resume,
+    )
