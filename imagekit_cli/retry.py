@@ -200,6 +200,21 @@ async def _attempt(attempt_fn: Callable[[], Awaitable[T]], gate: PauseGate) -> T
     return result
 
 
+def _before_sleep(gate: PauseGate, on_retry: RetryHook | None) -> Callable[[RetryCallState], None]:
+    """What happens before each wait: a 429 pauses every worker; the hook hears of it."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        assert exc is not None
+        seconds = state.next_action.sleep if state.next_action else 0.0
+        if isinstance(exc, RateLimitError):
+            gate.pause(seconds, pacing_of(exc))
+        if on_retry is not None:
+            on_retry(state.attempt_number, exc, seconds)
+
+    return before_sleep
+
+
 async def call_with_retry(
     attempt_fn: Callable[[], Awaitable[T]],
     policy: RetryPolicy,
@@ -221,15 +236,6 @@ async def call_with_retry(
         first_failure = exc
     budget = _Budget(policy, rng or random.Random())
 
-    def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        assert exc is not None
-        seconds = state.next_action.sleep if state.next_action else 0.0
-        if isinstance(exc, RateLimitError):
-            gate.pause(seconds, pacing_of(exc))
-        if on_retry is not None:
-            on_retry(state.attempt_number, exc, seconds)
-
     async def replay_first_failure() -> T:
         raise first_failure
 
@@ -237,7 +243,7 @@ async def call_with_retry(
         stop=budget.stop,
         retry=retry_if_exception(is_retryable),
         wait=budget.wait,
-        before_sleep=before_sleep,
+        before_sleep=_before_sleep(gate, on_retry),
         reraise=True,
     )
     attempts = 0
