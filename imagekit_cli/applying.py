@@ -9,17 +9,19 @@ like the sync run the plan stands for; the sync state is updated as that run wou
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from imagekit_cli.auth import Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.engine import Engine, UploadJob
-from imagekit_cli.events import FanoutReporter, Reporter
+from imagekit_cli.events import FanoutReporter, Reporter, record
 from imagekit_cli.planning import PlanItem
 from imagekit_cli.remote import list_tree
 from imagekit_cli.report import FileResult, RunReport, Status
-from imagekit_cli.runner import EngineSettings, UploadOptions, dry_run_results
+from imagekit_cli.runner import EngineSettings, UploadOptions, dry_run, make_engine
 from imagekit_cli.sync_delete import ConfirmDeletes, DeletePhase, RemoteTree
 from imagekit_cli.sync_plan import PlanEntry, SyncPlan
 from imagekit_cli.sync_state import SyncState
@@ -43,15 +45,21 @@ def plan_work(plan: SyncPlan) -> Iterator[UploadJob | FileResult]:
         if entry.action == "upload":
             yield upload_job(entry, shown, plan.upload_options)
         elif entry.action == "skip":
-            yield FileResult(shown, entry.remote_path, Status.SKIPPED, entry.reason, entry.size,
-                             url=entry.url)  # fmt: skip
+            yield entry_result(entry, shown, Status.SKIPPED, entry.reason, url=entry.url)
         elif entry.action == "fail":
             yield _failed(entry, shown, entry.reason or "failed when planned")
 
 
+def entry_result(
+    entry: PlanEntry, shown: str, status: Status, reason: str | None, **extra: Any
+) -> FileResult:
+    """The result of one plan entry, shown as ``shown`` (the local file, or the remote path)."""
+    return FileResult(shown, entry.remote_path, status, reason, entry.size, **extra)
+
+
 def _failed(entry: PlanEntry, shown: str, reason: str) -> FileResult:
-    return FileResult(shown, entry.remote_path, Status.FAILED, reason, entry.size,
-                      error={"status": None, "message": reason})  # fmt: skip
+    return entry_result(entry, shown, Status.FAILED, reason,
+                        error={"status": None, "message": reason})  # fmt: skip
 
 
 def change_since_plan(entry: PlanEntry, path: str) -> tuple[str | None, float]:
@@ -85,21 +93,17 @@ def upload_job(entry: PlanEntry, shown: str, options: UploadOptions) -> UploadJo
 def dry_run_apply(plan: SyncPlan, report: RunReport, reporter: Reporter) -> None:
     """What ``apply`` would do, with no request sent: changed files show as failed."""
     planned_deletes = [
-        FileResult(
-            e.remote_path,
+        entry_result(
+            e,
             e.remote_path,
             Status.PLANNED,
             PLANNED_DELETE,
-            e.size,
             file_id=e.file_id,
             version_id=e.version_id,
         )
         for e in plan.of("delete")
     ]
-    for result in [*dry_run_results(plan_work(plan)), *planned_deletes]:
-        report.add(result)
-        reporter.finished(result)
-    reporter.planning_done()
+    dry_run(itertools.chain(plan_work(plan), planned_deletes), report, reporter)
 
 
 async def run_apply(
@@ -109,7 +113,7 @@ async def run_apply(
     *,
     client: ImageKitClient,
     signer: Signer,
-    engine: EngineSettings,
+    engine_settings: EngineSettings,
     state: SyncState,
     confirm: ConfirmDeletes,
     max_delete: int | None,
@@ -117,20 +121,18 @@ async def run_apply(
     """Upload the plan's files, then delete its fileIds that are still there."""
     ledger = SyncLedger(plan.remote_folder)  # where each upload should land, as sync keeps it
     ledger.predicted.update((shown_path(plan, e), e.remote_path) for e in plan.of("upload"))
-    runner = Engine(client, signer, FanoutReporter(reporter, StateRecorder(state, ledger)), report,
-                    concurrency=engine.concurrency, policy=engine.policy,
-                    fail_fast=engine.fail_fast, interrupts=engine.interrupts,
-                    handle_signals=engine.handle_signals)  # fmt: skip
-    await runner.run(plan_work(plan))
-    if plan.of("delete") and not runner.control.stopping:
+    recorder = FanoutReporter(reporter, StateRecorder(state, ledger))
+    engine = make_engine(client, signer, recorder, report, engine_settings)
+    await engine.run(plan_work(plan))
+    if plan.of("delete") and not engine.control.stopping:
         phase = DeletePhase(client, report, reporter, state, root=plan.remote_folder,
-                            max_delete=max_delete, policy=engine.policy,
+                            max_delete=max_delete, policy=engine_settings.policy,
                             dry_run=False)  # fmt: skip
         await _delete_planned(plan, phase, confirm)
     state.save()
     if state.problem:
         reporter.message("warning", state.problem)
-    return runner
+    return engine
 
 
 async def _delete_planned(plan: SyncPlan, phase: DeletePhase, confirm: ConfirmDeletes) -> None:
@@ -144,9 +146,8 @@ async def _delete_planned(plan: SyncPlan, phase: DeletePhase, confirm: ConfirmDe
         if file is not None:
             doomed.append(file)
             continue
-        gone = FileResult(entry.remote_path, entry.remote_path, Status.SKIPPED, GONE_REMOTE,
-                          entry.size, file_id=entry.file_id)  # fmt: skip
-        phase.report.add(gone)
-        phase.reporter.finished(gone)
+        gone = entry_result(entry, entry.remote_path, Status.SKIPPED, GONE_REMOTE,
+                            file_id=entry.file_id)  # fmt: skip
+        record(phase.report, phase.reporter, gone)
     # Only the planned files: no folder is deleted, and no filter applies.
     await phase.run(doomed, RemoteTree([], []), set(), lambda _rel: False, confirm)

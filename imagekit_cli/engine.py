@@ -19,7 +19,6 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from imagekit_cli.auth import Signer
 from imagekit_cli.breaker import CircuitBreaker
@@ -42,7 +41,7 @@ from imagekit_cli.errors import (
     SigningError,
     TransportError,
 )
-from imagekit_cli.events import Reporter
+from imagekit_cli.events import Reporter, record
 from imagekit_cli.interrupts import Interrupts, Listener
 from imagekit_cli.lookup import CONFIRMED, LostAnswers, Target, Tries
 from imagekit_cli.report import FileResult, RunReport, Status
@@ -61,6 +60,11 @@ class UploadJob:
     request: UploadRequest
     mtime: float | None = None
     reason: str | None = None
+
+    @property
+    def size(self) -> int:
+        """The bytes to send (the request's)."""
+        return self.request.size
 
 
 @dataclass
@@ -143,9 +147,8 @@ class Engine:
 
     def record(self, result: FileResult) -> None:
         """Add a final result to the report and tell the reporter."""
-        self.report.add(result)
         try:
-            self.reporter.finished(result)
+            record(self.report, self.reporter, result)
         except Exception as exc:  # our own output failed (a full disk): stop, raise at the end
             self.control.crash = self.control.crash or exc
             self.control.stop(f"the output failed ({describe(exc)})")
@@ -154,7 +157,7 @@ class Engine:
 
     def _not_started(self, job: UploadJob) -> None:
         reason = self.control.stop_reason or "the run ended early"
-        self.record(self._result(job, Status.SKIPPED, reason=f"not started: {reason}"))
+        self.record(FileResult.of(job, Status.SKIPPED, reason=f"not started: {reason}"))
 
     async def run(self, source: Iterable[UploadJob | FileResult]) -> None:
         """Upload every job of ``source``; non-job items are recorded as they come."""
@@ -257,7 +260,7 @@ class Engine:
         try:
             await self.limit.acquire()
         except asyncio.CancelledError:
-            self.record(self._result(job, Status.SKIPPED, reason="not started: interrupted"))
+            self.record(FileResult.of(job, Status.SKIPPED, reason="not started: interrupted"))
             raise
         try:
             if self.control.stopping:
@@ -278,16 +281,6 @@ class Engine:
         if self.controller.limit != before:
             self.limit.set_limit(self.controller.limit)
             self.reporter.concurrency(self.controller.limit)
-
-    def _result(self, job: UploadJob, status: Status, **extra: Any) -> FileResult:
-        return FileResult(
-            path=job.path,
-            remote_path=job.remote_path,
-            status=status,
-            size=job.request.size,
-            mtime=job.mtime,
-            **extra,
-        )
 
     async def _upload(self, job: UploadJob) -> None:
         key = next(self._keys)
@@ -322,7 +315,7 @@ class Engine:
             done = self._uploaded(job, response, attempts, started)
         except asyncio.CancelledError:
             self.record(
-                self._result(
+                FileResult.of(
                     job, Status.FAILED, reason="interrupted", duration_s=time.monotonic() - started
                 )
             )
@@ -374,10 +367,10 @@ class Engine:
     def _failed(self, job: UploadJob, exc: Exception, started: float) -> FileResult:
         if not isinstance(exc, ImageKitCLIError):
             message = f"unexpected {type(exc).__name__}: {describe(exc)}"
-            return self._result(job, Status.FAILED, reason=message, attempts=1,
+            return FileResult.of(job, Status.FAILED, reason=message, attempts=1,
                                 error={"status": None, "message": message},
                                 duration_s=time.monotonic() - started)  # fmt: skip
-        return self._result(
+        return FileResult.of(
             job,
             Status.FAILED,
             reason=describe(exc),
@@ -399,13 +392,11 @@ class Engine:
         elif stored != job.remote_path:
             reason = f"stored as {stored} (predicted {job.remote_path})"
         version = body.get("versionInfo") or {}
-        return FileResult(
-            path=job.path,
+        return FileResult.of(
+            job,
+            Status.UPLOADED,
+            reason,
             remote_path=stored,
-            status=Status.UPLOADED,
-            reason=reason,
-            size=job.request.size,
-            mtime=job.mtime,
             attempts=attempts,
             duration_s=time.monotonic() - started,
             file_id=body.get("fileId"),

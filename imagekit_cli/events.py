@@ -4,14 +4,15 @@
 ``NullReporter`` is the one base class of every listener (the progress displays, the
 journal, the URL map, the sync state): each event is ignored until a subclass overrides
 it, so a listener writes only what it needs.
-``FanoutReporter`` sends every event to several listeners.
+``FanoutReporter`` sends every event to several listeners. ``record`` is the one way a
+final result is kept: into the report, then to the listeners.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from imagekit_cli.report import FileResult
+from imagekit_cli.report import FileResult, RunReport
 
 
 class Reporter(Protocol):
@@ -105,3 +106,9 @@ class FanoutReporter(NullReporter):
         """Forward."""
         for r in self.reporters:
             r.concurrency(limit)
+
+
+def record(report: RunReport, reporter: Reporter, result: FileResult) -> None:
+    """Keep one final result: add it to the report, then tell the listeners."""
+    report.add(result)
+    reporter.finished(result)

@@ -8,12 +8,14 @@ ARCHITECTURE.md for how a result travels from the engine to them.
 
 from __future__ import annotations
 
+import os
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from imagekit_cli.errors import ExitCode, ImageKitCLIError
 from imagekit_cli.plan_guards import is_error_skip
@@ -29,6 +31,19 @@ class Status(StrEnum):
     FAILED = "failed"
     DELETED = "deleted"
     PLANNED = "planned"
+
+
+class OneFile(Protocol):
+    """What every record of one file carries into its result (``PlanItem``, ``UploadJob``)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def remote_path(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime(self) -> float | None: ...
 
 
 @dataclass(slots=True)
@@ -68,6 +83,16 @@ class FileResult:
         }
 
     @classmethod
+    def of(
+        cls, item: OneFile, status: Status, reason: str | None = None, **extra: Any
+    ) -> FileResult:
+        """The result of a planned file or job: its path, remote path, size and mtime (an
+        mtime of 0 means unknown) copied, ``extra`` (``remote_path`` too) on top."""
+        copied: dict[str, Any] = {"remote_path": item.remote_path, "size": item.size,
+                                  "mtime": item.mtime or None}  # fmt: skip
+        return cls(item.path, status=status, reason=reason, **(copied | extra))
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FileResult:
         """Read a record back (``report merge``, ``--resume``)."""
         known: dict[str, Any] = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
@@ -104,7 +129,8 @@ class RunReport:
     failures: list[FileResult] = field(default_factory=list)
     _counts: dict[Status, int] = field(default_factory=dict)
     _bytes_uploaded: int = 0
-    _error_skips: int = 0
+    error_skips: Counter[str] = field(default_factory=Counter)  # reason (before any ':') -> n
+    error_skip_folders: int = 0  # how many of them are folders
 
     def add(self, result: FileResult) -> None:
         """Record one finished file."""
@@ -114,7 +140,8 @@ class RunReport:
         elif result.status == Status.FAILED:
             self.failures.append(result)
         elif result.status == Status.SKIPPED and is_error_skip(result.reason):
-            self._error_skips += 1
+            self.error_skips[str(result.reason).partition(":")[0]] += 1
+            self.error_skip_folders += result.path.endswith(("/", os.sep))
         if self.keep_files:
             self.files.append(result)
 
@@ -149,7 +176,7 @@ class RunReport:
             return ExitCode.INTERRUPTED
         if self.fatal_exit is not None:
             return self.fatal_exit
-        if self.count(Status.FAILED) or self._error_skips or self.report_lost:
+        if self.count(Status.FAILED) or self.error_skips.total() or self.report_lost:
             return ExitCode.FAILED
         return ExitCode.OK
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imagekit_cli import events
 from imagekit_cli.auth import Redactor, Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.concurrency import AUTO, AUTO_MAX, Concurrency
@@ -171,55 +172,35 @@ def settled_result(item: PlanItem) -> FileResult:
     """The final result of an item that planning already skipped or failed."""
     if item.action == "fail":
         error = {"status": None, "message": item.reason}
-        return FileResult(item.path, item.remote_path, Status.FAILED, item.reason, item.size,
-                          error=error, mtime=item.mtime or None)  # fmt: skip
-    return FileResult(item.path, item.remote_path, Status.SKIPPED, item.reason, item.size,
-                      mtime=item.mtime or None)  # fmt: skip
+        return FileResult.of(item, Status.FAILED, item.reason, error=error)
+    return FileResult.of(item, Status.SKIPPED, item.reason)
 
 
 def plan_to_work(
-    items: Iterable[PlanItem],
-    options: UploadOptions,
-    resume: ResumeIndex | None = None,
-    *,
-    dry_run: bool = False,
+    items: Iterable[PlanItem], options: UploadOptions, resume: ResumeIndex | None = None
 ) -> Iterator[UploadJob | FileResult]:
-    """Turn plan items into upload jobs (or, dry, planned results), and skips and failures
-    into final results."""
+    """Turn plan items into upload jobs, and skips and failures into final results."""
     for item in items:
         if item.action != "upload":
             yield settled_result(item)
         elif resume and _already_done(item, resume):
-            yield FileResult(
-                item.path,
-                item.remote_path,
-                Status.SKIPPED,
-                RESUMED,
-                item.size,
-                mtime=item.mtime,
-            )
-        elif dry_run:
-            yield FileResult(item.path, item.remote_path, Status.PLANNED, None, item.size,
-                             mtime=item.mtime or None)  # fmt: skip
+            yield FileResult.of(item, Status.SKIPPED, RESUMED)
         else:
             request = UploadRequest(options.fields_for(item), item.local, item.size, item.url)
             yield UploadJob(item.path, item.remote_path, request, item.mtime or None)
 
 
-def dry_run_results(work: Iterable[UploadJob | FileResult]) -> Iterator[FileResult]:
-    """What a run would do, with no request sent."""
+def dry_run(work: Iterable[UploadJob | FileResult], report: RunReport, reporter: Reporter) -> None:
+    """The one dry run of every command: each job becomes a planned result, sent nowhere,
+    and each result is recorded (report, then listeners) as a real run would."""
     for item in work:
-        if isinstance(item, FileResult):
-            yield item
-        else:
-            yield FileResult(
-                item.path,
-                item.remote_path,
-                Status.PLANNED,
-                item.reason,
-                item.request.size,
-                mtime=item.mtime,
-            )
+        result = (
+            item
+            if isinstance(item, FileResult)
+            else FileResult.of(item, Status.PLANNED, item.reason)
+        )
+        events.record(report, reporter, result)
+    reporter.planning_done()
 
 
 @dataclass(frozen=True)
@@ -248,16 +229,18 @@ class ClientHooks:
 
 
 def open_client(
-    settings: Settings, engine: EngineSettings | None = None, hooks: ClientHooks | None = None
+    settings: Settings,
+    engine_settings: EngineSettings | None = None,
+    hooks: ClientHooks | None = None,
 ) -> ImageKitClient:
     """The HTTP client for a run: the account's base URL and key, sized to the engine."""
-    engine = engine or EngineSettings()
+    engine_settings = engine_settings or EngineSettings()
     hooks = hooks or ClientHooks()
     return ImageKitClient(
         settings.base_url,
         private_key=settings.private_key,
-        concurrency=engine.lanes,
-        timeout=engine.timeout,
+        concurrency=engine_settings.lanes,
+        timeout=engine_settings.timeout,
         trace=hooks.trace,
         redactor=hooks.redactor,
     )
@@ -279,27 +262,19 @@ def make_engine(
     signer: Signer,
     reporter: Reporter,
     report: RunReport,
-    engine: EngineSettings,
+    settings: EngineSettings,
 ) -> Engine:
-    """The engine for one run, as ``engine`` says."""
+    """The engine for one run, as ``settings`` say."""
     return Engine(
         client,
         signer,
         reporter,
         report,
-        concurrency=engine.concurrency,
-        policy=engine.policy,
-        fail_fast=engine.fail_fast,
-        handle_signals=engine.handle_signals, interrupts=engine.interrupts,
+        concurrency=settings.concurrency,
+        policy=settings.policy,
+        fail_fast=settings.fail_fast,
+        handle_signals=settings.handle_signals, interrupts=settings.interrupts,
     )  # fmt: skip
-
-
-def record_dry_run(results: Iterable[FileResult], report: RunReport, reporter: Reporter) -> None:
-    """What a dry run would do, into the report and to the reporter."""
-    for result in results:
-        report.add(result)
-        reporter.finished(result)
-    reporter.planning_done()
 
 
 async def upload_items(
@@ -310,16 +285,15 @@ async def upload_items(
     *,
     client: ImageKitClient | None,
     signer: Signer | None,
-    engine: EngineSettings,
+    engine_settings: EngineSettings,
     resume: ResumeIndex | None = None,
 ) -> None:
     """Upload (or, without a client, dry-run) the plan into ``report``; a refused key is
     recorded on the report (``RunReport.fatal``)."""
     if client is None or signer is None:
-        dry = plan_to_work(items, options, resume, dry_run=True)
-        record_dry_run((r for r in dry if isinstance(r, FileResult)), report, reporter)
+        dry_run(plan_to_work(items, options, resume), report, reporter)
         return
-    await make_engine(client, signer, reporter, report, engine).run(
+    await make_engine(client, signer, reporter, report, engine_settings).run(
         plan_to_work(items, options, resume)
     )
 

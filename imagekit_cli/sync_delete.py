@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from imagekit_cli.client import BULK_DELETE_MAX, ImageKitClient
 from imagekit_cli.errors import DeleteLimitError, ImageKitCLIError, NotFoundError
-from imagekit_cli.events import Reporter
+from imagekit_cli.events import Reporter, record
 from imagekit_cli.remote import RemoteFile, list_tree
 from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.retry import PauseGate, RetryPolicy, call_with_retry
@@ -129,8 +129,7 @@ class DeletePhase:
         await self._delete_folders(folders, deleted)
 
     def _add(self, result: FileResult) -> None:
-        self.report.add(result)
-        self.reporter.finished(result)
+        record(self.report, self.reporter, result)
 
     async def _delete_files(self, gone: Sequence[RemoteFile]) -> set[str]:
         done: set[str] = set()

@@ -27,11 +27,10 @@ from imagekit_cli.runner import (
     EngineSettings,
     UploadOptions,
     credentials_refused,
-    dry_run_results,
+    dry_run,
     make_engine,
     open_client,
     parse_json_option,
-    record_dry_run,
     settled_result,
 )
 from imagekit_cli.sync_delete import ConfirmDeletes, DeletePhase, RemoteTree
@@ -118,8 +117,8 @@ def sync_work(
             yield UploadJob(item.path, item.remote_path, request, item.mtime, decision.reason)
         elif decision.action == "unchanged":
             where = remote.path if remote else item.remote_path
-            yield FileResult(item.path, where, Status.SKIPPED, decision.reason, item.size,
-                             mtime=item.mtime, url=remote.url if remote else None)  # fmt: skip
+            yield FileResult.of(item, Status.SKIPPED, decision.reason, remote_path=where,
+                                url=remote.url if remote else None)  # fmt: skip
         else:
             yield settled_result(item)
 
@@ -168,7 +167,7 @@ async def sync_tree(
     *,
     client: ImageKitClient,
     signer: Signer | None,
-    engine: EngineSettings,
+    engine_settings: EngineSettings,
     state: SyncState,
     confirm: ConfirmDeletes,
 ) -> None:
@@ -179,24 +178,25 @@ async def sync_tree(
     ledger = SyncLedger(planner.folder)
     reporter.message("info", f"Listing {ledger.root} …")
     media = PauseGate()  # the media API's own limiter: listing and deletes, apart from uploads
-    remote_files, remote_folders = await list_tree(client, ledger.root, policy=engine.policy,
-                                                   gate=media)  # fmt: skip
+    remote_files, remote_folders = await list_tree(
+        client, ledger.root, policy=engine_settings.policy, gate=media
+    )
     items = iter_with_seen(planner.iter_plan([local_dir]), ledger.seen, ledger.pruned)
     work = sync_work(items, ledger, {f.path: f for f in remote_files}, state, options,
                      checksum=sync.checksum, record_baselines=signer is not None)  # fmt: skip
     uploader: Engine | None = None
     if signer is None:
-        record_dry_run(dry_run_results(work), report, reporter)
+        dry_run(work, report, reporter)
     else:
         recorder = FanoutReporter(reporter, StateRecorder(state, ledger))
-        uploader = make_engine(client, signer, recorder, report, engine)
+        uploader = make_engine(client, signer, recorder, report, engine_settings)
         await uploader.run(work)
         _warn_moved(ledger, reporter)
     if sync.delete and not (uploader is not None and uploader.control.stopping):
         gone = [f for f in deletions(remote_files, ledger.root, ledger.seen, ledger.pruned,
                                      planner.is_excluded) if not ledger.protects(f)]  # fmt: skip
         phase = DeletePhase(client, report, reporter, state, root=ledger.root,
-                            max_delete=sync.max_delete, policy=engine.policy,
+                            max_delete=sync.max_delete, policy=engine_settings.policy,
                             dry_run=signer is None, gate=media)  # fmt: skip
         tree = RemoteTree(remote_files, remote_folders)
         await phase.run(gone, tree, ledger.covered(), planner.is_excluded, confirm)
@@ -213,7 +213,7 @@ class SyncConfig:
     local_dir: str
     options: UploadOptions
     sync: SyncOptions = field(default_factory=SyncOptions)
-    engine: EngineSettings = field(default_factory=EngineSettings)
+    engine_settings: EngineSettings = field(default_factory=EngineSettings)
     dry_run: bool = False
     state_path: Path | None = None  # None: remember nothing between runs
 
@@ -243,11 +243,12 @@ async def run_sync(
     path = config.state_path
     state = SyncState.open(path, base_url, root) if path else SyncState(None, base_url, root)
     try:
-        async with open_client(settings, config.engine, hooks) as client:
+        async with open_client(settings, config.engine_settings, hooks) as client:
             signer = None if config.dry_run else BasicAuthSigner(settings.require_private_key())
             await sync_tree(config.planner, config.local_dir, config.options, config.sync, report,
-                            reporter, client=client, signer=signer, engine=config.engine,
-                            state=state, confirm=confirm)  # fmt: skip
+                            reporter, client=client, signer=signer,
+                            engine_settings=config.engine_settings, state=state,
+                            confirm=confirm)  # fmt: skip
     except ImageKitCLIError as exc:
         report.fatal = exc
     finally:

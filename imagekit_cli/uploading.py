@@ -38,7 +38,7 @@ class UploadConfig:
 
     planner: Planner
     options: UploadOptions = field(default_factory=UploadOptions)
-    engine: EngineSettings = field(default_factory=EngineSettings)
+    engine_settings: EngineSettings = field(default_factory=EngineSettings)
     manifest: Path | None = None
     auth: str = "private-key"  # private-key | signature | jwt
     auth_headers: Mapping[str, str] = field(default_factory=dict)
@@ -96,11 +96,14 @@ async def run_upload(
     async with contextlib.AsyncExitStack() as stack:
         client = None
         if not config.dry_run:
-            client = await stack.enter_async_context(open_client(settings, config.engine, hooks))
+            client = await stack.enter_async_context(
+                open_client(settings, config.engine_settings, hooks)
+            )
             auth_headers = dict(config.auth_headers)
             signer = signer or build_signer(config.auth, settings, client, auth_headers)
         await upload_items(items, options, report, reporter, client=client, signer=signer,
-                           engine=config.engine, resume=config.resume)  # fmt: skip
+                           engine_settings=config.engine_settings,
+                           resume=config.resume)  # fmt: skip
     if report.fatal is not None:
         report.fatal = credentials_refused(report.fatal, settings)
     return report

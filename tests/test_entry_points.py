@@ -34,7 +34,7 @@ def _settings(fake: FakeState, key: str) -> Settings:
 def test_run_upload_returns_the_report(fake: FakeState, tmp_path: Path) -> None:
     for i in range(3):
         make_file(tmp_path / "d" / f"{i}.jpg", 100, i)
-    config = UploadConfig(Planner(PlanOptions(folder="/lib")), engine=QUIET)
+    config = UploadConfig(Planner(PlanOptions(folder="/lib")), engine_settings=QUIET)
     report = asyncio.run(
         run_upload([str(tmp_path / "d")], config, _settings(fake, PRIVATE_KEY), NullReporter())
     )
@@ -47,7 +47,7 @@ def test_run_upload_returns_the_report(fake: FakeState, tmp_path: Path) -> None:
 def test_run_upload_records_a_refused_key_on_the_report(fake: FakeState, tmp_path: Path) -> None:
     for i in range(5):
         make_file(tmp_path / "d" / f"{i}.jpg", 100, i)
-    config = UploadConfig(Planner(PlanOptions()), engine=QUIET)
+    config = UploadConfig(Planner(PlanOptions()), engine_settings=QUIET)
     report = asyncio.run(
         run_upload([str(tmp_path / "d")], config, _settings(fake, WRONG_KEY), NullReporter())
     )
@@ -61,7 +61,10 @@ def test_run_upload_records_a_refused_key_on_the_report(fake: FakeState, tmp_pat
 def test_run_sync_records_a_refused_key_on_the_report(fake: FakeState, tmp_path: Path) -> None:
     make_file(tmp_path / "d" / "a.jpg", 100)
     config = SyncConfig(
-        Planner(PlanOptions(folder="/site")), str(tmp_path / "d"), UploadOptions(), engine=QUIET
+        Planner(PlanOptions(folder="/site")),
+        str(tmp_path / "d"),
+        UploadOptions(),
+        engine_settings=QUIET,
     )
     report = asyncio.run(
         run_sync(config, _settings(fake, WRONG_KEY), NullReporter(), lambda *_: False)
@@ -77,7 +80,7 @@ def test_run_sync_uploads_then_finds_nothing_to_do(fake: FakeState, tmp_path: Pa
         Planner(PlanOptions(folder="/site")),
         str(tmp_path / "d"),
         UploadOptions(),
-        engine=QUIET,
+        engine_settings=QUIET,
         state_path=tmp_path / "state.sqlite3",
     )
     settings = _settings(fake, PRIVATE_KEY)
@@ -85,7 +88,7 @@ def test_run_sync_uploads_then_finds_nothing_to_do(fake: FakeState, tmp_path: Pa
     assert first.count(Status.UPLOADED) == 1
     assert first.exit_code() == ExitCode.OK
     again = SyncConfig(Planner(PlanOptions(folder="/site")), config.local_dir, UploadOptions(),
-                       engine=QUIET, state_path=config.state_path)  # fmt: skip
+                       engine_settings=QUIET, state_path=config.state_path)  # fmt: skip
     second = asyncio.run(run_sync(again, settings, NullReporter(), lambda *_: False))
     assert (second.count(Status.UPLOADED), second.count(Status.SKIPPED)) == (0, 1)
 

@@ -259,8 +259,8 @@ def test_unexpected_error_fails_only_that_file(
 ) -> None:
     tree(tmp_path / "d", 30)
     broken = {f"{i:03}.jpg" for i in range(0, 30, 3)}
-    engine = EngineSettings(concurrency=concurrency, handle_signals=False)
-    config = UploadConfig(Planner(PlanOptions()), engine=engine)
+    engine_settings = EngineSettings(concurrency=concurrency, handle_signals=False)
+    config = UploadConfig(Planner(PlanOptions()), engine_settings=engine_settings)
     settings = Settings(private_key=Secret(PRIVATE_KEY), base_url=fake.base_url)
     run = run_upload([str(tmp_path / "d")], config, settings, NullReporter(),
                      signer=FlakySigner(broken))  # fmt: skip

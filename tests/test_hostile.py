@@ -49,7 +49,7 @@ def shared_fake() -> Iterator[FakeState]:
 
 def upload_dir(fake: FakeState, sources: list[str], folder: str = "/") -> RunReport:
     config = UploadConfig(Planner(PlanOptions(folder=folder)),
-                          engine=EngineSettings(handle_signals=False))  # fmt: skip
+                          engine_settings=EngineSettings(handle_signals=False))  # fmt: skip
     settings = Settings(private_key=KEY, base_url=fake.base_url)
     return asyncio.run(run_upload(sources, config, settings, NullReporter()))
 

@@ -159,7 +159,7 @@ def test_file_changed_after_planning_fails_not_truncated(fake, tmp_path: Path) -
         handle.write(b"more")
     (tmp_path / "d" / "dir.jpg").unlink()
     (tmp_path / "d" / "dir.jpg").mkdir()
-    config = UploadConfig(planner, engine=EngineSettings(handle_signals=False))
+    config = UploadConfig(planner, engine_settings=EngineSettings(handle_signals=False))
     settings = Settings(private_key=Secret(PRIVATE_KEY), base_url=fake.base_url)
     report = asyncio.run(run_upload([], config, settings, NullReporter(), plan=items))
     reasons = {Path(f.path).name: (f.status.value, f.reason) for f in report.files}

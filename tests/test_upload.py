@@ -258,7 +258,7 @@ def test_file_deleted_after_planning_fails_rest_upload(fake: FakeState, tmp_path
     planner = Planner(PlanOptions())
     items = list(planner.iter_plan([str(tmp_path / "d")]))
     (tmp_path / "d" / "gone.jpg").unlink()
-    config = UploadConfig(planner, engine=EngineSettings(handle_signals=False))
+    config = UploadConfig(planner, engine_settings=EngineSettings(handle_signals=False))
     settings = Settings(private_key=Secret(PRIVATE_KEY), base_url=fake.base_url)
     report = asyncio.run(run_upload([], config, settings, NullReporter(), plan=items))
     by_name = {Path(f.path).name: f for f in report.files}

@@ -68,7 +68,7 @@ def apply(app: AppContext, /, plan_path: Path, **opts: Any) -> None:
     plan = _checked_plan(app, plan_path, opts)
     run = _ApplyRun.prepare(app, plan_path, plan, opts)
     after = (run.url_map.write,) if run.url_map is not None else ()
-    run_to_the_end(app, run.report, run.outputs, run.engine.interrupts or Interrupts(),
+    run_to_the_end(app, run.report, run.outputs, run.engine_settings.interrupts or Interrupts(),
                    run.display, run.main(), before=(run.state.close,), after=after)  # fmt: skip
     if run.fatal is not None:
         raise run.fatal
@@ -103,7 +103,7 @@ class _ApplyRun:
     plan: SyncPlan
     opts: dict[str, Any]
     settings: Settings
-    engine: EngineSettings
+    engine_settings: EngineSettings
     report: RunReport
     state: SyncState
     reporter: Reporter
@@ -130,8 +130,8 @@ class _ApplyRun:
         report.keep_files = outputs.keep_files
         url_map = open_url_map(opts["url_map"], [plan.local_root], dry_run=opts["dry_run"])
         ui = make_reporter(mode, app.err, app.verbose)
-        engine = engine_settings(settings, opts, Interrupts())
-        return cls(app, plan, opts, settings, engine, report, state, ui, ui, outputs, url_map)
+        run_settings = engine_settings(settings, opts, Interrupts())
+        return cls(app, plan, opts, settings, run_settings, report, state, ui, ui, outputs, url_map)
 
     @functools.cached_property
     def listener(self) -> Reporter:
@@ -147,19 +147,20 @@ class _ApplyRun:
 
     async def _apply(self, key: Secret) -> ImageKitCLIError | None:
         confirm = _confirmer(self.app, self.display.paused, self.opts["yes"])
-        async with open_client(self.app, self.settings, self.engine) as client:
+        async with open_client(self.app, self.settings, self.engine_settings) as client:
             try:
-                runner = await run_apply(
+                engine = await run_apply(
                     self.plan, self.report, self.listener, client=client,
-                    signer=BasicAuthSigner(key), engine=self.engine, state=self.state,
-                    confirm=confirm, max_delete=_max_delete(self.plan, self.opts),
+                    signer=BasicAuthSigner(key), engine_settings=self.engine_settings,
+                    state=self.state, confirm=confirm,
+                    max_delete=_max_delete(self.plan, self.opts),
                 )  # fmt: skip
             except AuthenticationError as exc:
                 return credentials_refused(exc, self.settings)
             except ImageKitCLIError as exc:
                 return exc
-        if isinstance(runner.control.fatal, AuthenticationError):
-            return credentials_refused(runner.control.fatal, self.settings)
+        if isinstance(engine.control.fatal, AuthenticationError):
+            return credentials_refused(engine.control.fatal, self.settings)
         return None
 
 

@@ -125,10 +125,10 @@ def engine_settings(
 
 
 def open_client(
-    app: AppContext, settings: Settings, engine: EngineSettings | None = None
+    app: AppContext, settings: Settings, run_settings: EngineSettings | None = None
 ) -> ImageKitClient:
     """The HTTP client for a run, with this invocation's debug tracer and redactor."""
-    return runner.open_client(settings, engine, client_hooks(app))
+    return runner.open_client(settings, run_settings, client_hooks(app))
 
 
 def client_hooks(app: AppContext) -> ClientHooks:

@@ -19,7 +19,6 @@ from imagekit_cli.errors import ExitCode, UsageError
 from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
 from imagekit_cli.files import unwritable_reason
 from imagekit_cli.interrupts import Interrupts
-from imagekit_cli.plan_guards import is_error_skip
 from imagekit_cli.report import FileResult, RunReport, Status
 from imagekit_cli.report_files import (
     JournalWriter,
@@ -64,34 +63,21 @@ class TypeSkips(NullReporter):
         )
 
 
-class ErrorSkips(NullReporter):
-    """Counts files skipped because of an error (unreadable, vanished, dangling link, over
-    the plan's limit): they were wanted and not sent, so the run must not exit 0."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.folders = 0
-
-    def finished(self, result: FileResult) -> None:
-        """Count an error skip under its reason (without the detail after a colon)."""
-        if result.status == Status.SKIPPED and is_error_skip(result.reason):
-            self.counts[str(result.reason).partition(":")[0]] += 1
-            self.folders += result.path.endswith(("/", os.sep))
-
-    def line(self) -> str | None:
-        """``Not uploaded because of errors: 3 file(s) (2 permission denied, ...); ...``."""
-        if not self.counts:
-            return None
-        files = sum(self.counts.values()) - self.folders
-        what = f"{files} file(s)" if files else ""
-        if self.folders:
-            what += f"{' and ' if files else ''}{self.folders} folder(s)"
-        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        listed = ", ".join(f"{n} {reason}" for reason, n in ranked)
-        return (
-            f"Not uploaded because of errors: {what} ({listed}); "
-            "each is in the report with its reason."
-        )
+def error_skips_line(report: RunReport) -> str | None:
+    """``Not uploaded because of errors: 3 file(s) (2 permission denied, ...); ...``, from
+    the report's own count of error skips (the one that makes the run exit 1)."""
+    counts, folders = report.error_skips, report.error_skip_folders
+    if not counts:
+        return None
+    files = counts.total() - folders
+    what = f"{files} file(s)" if files else ""
+    if folders:
+        what += f"{' and ' if files else ''}{folders} folder(s)"
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    listed = ", ".join(f"{n} {reason}" for reason, n in ranked)
+    return (
+        f"Not uploaded because of errors: {what} ({listed}); each is in the report with its reason."
+    )
 
 
 STDOUT_CLOSED = "stdout was closed"
@@ -150,7 +136,6 @@ class RunOutputs:
     stdout_lines: Reporter | None = None
     stdout: StdoutPipe = field(default_factory=StdoutPipe)
     type_skips: TypeSkips = field(default_factory=TypeSkips)
-    error_skips: ErrorSkips = field(default_factory=ErrorSkips)
     lines_on_stderr: bool = False
     step_summary: str | None = None
 
@@ -158,7 +143,7 @@ class RunOutputs:
         """The UI reporter plus the streaming writers and the type-skip counter."""
         self.lines_on_stderr = isinstance(ui, PlainReporter)
         streams = [w for w in (self.journal, self.stdout_lines) if w is not None]
-        return FanoutReporter(ui, self.type_skips, self.error_skips, *streams)
+        return FanoutReporter(ui, self.type_skips, *streams)
 
 
 def prepare_outputs(
@@ -247,7 +232,7 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
     outputs.stdout.guard(lambda: _results_on_stdout(app, report, outputs))
     if outputs.stdout.closed and report.fatal_exit is None:
         report.fatal_exit = ExitCode.FAILED  # not every result reached the reader
-    for line in (outputs.type_skips.line(), outputs.error_skips.line()):
+    for line in (outputs.type_skips.line(), error_skips_line(report)):
         if line:
             app.err.print(line, markup=False, highlight=False, soft_wrap=True)
     print_summary(report, app.err, quiet=app.quiet)
