@@ -22,6 +22,8 @@ from imagekit_cli.client import ImageKitClient
 from tests.conftest import PRIVATE_KEY, PUBLIC_KEY, CliRecorder, make_file
 from tests.fake_imagekit import AppThread, FakeState
 
+pytestmark = pytest.mark.usefixtures("quick_backoff")
+
 
 def tree_of(root: Path, count: int = 300) -> dict[str, str]:
     """``count`` files in 10 folders; returns expected remote path -> sha256."""
