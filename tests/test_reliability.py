@@ -67,7 +67,7 @@ def test_fault_matrix(fake: FakeState, env, cli: CliRecorder, tmp_path: Path, fa
     elif fault == "drop_after_store":
         faults.drop_after_store_rate = 0.03
     elif fault == "storm":
-        faults.storm_until = time.monotonic() + 2.0
+        faults.storm_until = time.monotonic() + 1.0
     elif fault == "stalls":
         faults.stall_rate, faults.stall_seconds = 0.03, 2.5
         extra = ["--timeout", "1"]
