@@ -127,6 +127,7 @@ def test_v2_jwts_differ_within_one_second_with_the_private_key() -> None:
         assert 0 < int(str(payload["exp"])) - int(str(payload["iat"])) <= 3600
 
 
+@pytest.mark.usefixtures("quick_backoff")
 @pytest.mark.parametrize("keyless", [True, False])
 def test_every_jwt_attempt_is_fresh_when_answers_are_lost(
     fake: FakeState, cli: CliRecorder, tmp_path: Path, keyless: bool

@@ -64,6 +64,9 @@ def closed_port() -> int:
     return port
 
 
+# Slow: the breaker trips only after a 10 s streak of failures (its window); the trip rule
+# itself runs in the default suite, test_breaker_rides_out_a_blip_but_trips_on_a_dead_server.
+@pytest.mark.slow
 def test_dead_server_stops_the_run_and_reports_every_file(env, tmp_path: Path) -> None:
     root = tree(tmp_path / "d", 100)
     report_path = tmp_path / "r.json"
@@ -227,14 +230,15 @@ def test_closed_stdout_ends_the_run_cleanly(fake: FakeState, env, tmp_path: Path
     assert {f["reason"] for f in skipped} == {"not started: stdout was closed"}
 
 
-def test_garbage_retry_after_is_ignored(fake: FakeState, env, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("quick_backoff")
+def test_garbage_retry_after_is_ignored(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
     root = tree(tmp_path / "d", 5)
     fake.faults.scripted["upload"] = [(429, {"Retry-After": "soon"})] * 3
-    proc = imagekit("upload", str(root), "-j", "1", "-o", "json", "--progress", "none",
-                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    report = json.loads(out)
+    result = cli("upload", str(root), "-j", "1", "-o", "json", "--progress", "none", env=env)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
     assert report["summary"]["total"] == 5
     assert report["summary"]["uploaded"] == 5
     assert max(f["attempts"] for f in report["files"]) > 1

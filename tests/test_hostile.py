@@ -55,7 +55,7 @@ def upload_dir(fake: FakeState, sources: list[str], folder: str = "/") -> RunRep
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(name=file_names)
 def test_predicted_remote_path_is_what_imagekit_stores(shared_fake: FakeState, name: str) -> None:
@@ -72,7 +72,7 @@ def test_predicted_remote_path_is_what_imagekit_stores(shared_fake: FakeState, n
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(names=st.lists(st.sampled_from(["a b.jpg", "a_b.jpg", "a#b.jpg", "a\tb.jpg", "ab.jpg",
                                        "é.jpg", "e\u0301.jpg", "x y z.jpg", "x_y_z.jpg"]),

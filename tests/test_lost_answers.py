@@ -26,6 +26,8 @@ from tests.conftest import PRIVATE_KEY, PUBLIC_KEY, CliRecorder, make_file
 from tests.fake_imagekit import FakeState
 from tests.signing_backend import Backend, running
 
+pytestmark = pytest.mark.usefixtures("quick_backoff")
+
 COUNT = 6
 NAMING = {
     "exact": (),

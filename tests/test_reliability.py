@@ -22,6 +22,8 @@ from imagekit_cli.client import ImageKitClient
 from tests.conftest import PRIVATE_KEY, PUBLIC_KEY, CliRecorder, make_file
 from tests.fake_imagekit import AppThread, FakeState
 
+pytestmark = pytest.mark.usefixtures("quick_backoff")
+
 
 def tree_of(root: Path, count: int = 300) -> dict[str, str]:
     """``count`` files in 10 folders; returns expected remote path -> sha256."""
@@ -65,7 +67,7 @@ def test_fault_matrix(fake: FakeState, env, cli: CliRecorder, tmp_path: Path, fa
     elif fault == "drop_after_store":
         faults.drop_after_store_rate = 0.03
     elif fault == "storm":
-        faults.storm_until = time.monotonic() + 2.0
+        faults.storm_until = time.monotonic() + 1.0
     elif fault == "stalls":
         faults.stall_rate, faults.stall_seconds = 0.03, 2.5
         extra = ["--timeout", "1"]

@@ -36,22 +36,22 @@ def _sync(cli: CliRecorder, env, local: Path, *args: str):
 
 
 def test_first_sync_uploads_all_second_uploads_nothing(fake: FakeState, env, cli, tmp_path):
-    expected = _tree(tmp_path / "local", 400, big_folder=1100)
+    expected = _tree(tmp_path / "local", 45, big_folder=1001)  # 45 files fill all 15 folders
     first = _sync(cli, env, tmp_path / "local", "-j", "16")
     assert first.exit_code == 0, first.stderr
     assert fake.stored_paths() == expected
-    assert json.loads(first.stdout)["summary"]["uploaded"] == 1500
+    assert json.loads(first.stdout)["summary"]["uploaded"] == len(expected)
     fake.reset_log()
     second = _sync(cli, env, tmp_path / "local")
     assert second.exit_code == 0, second.stderr
     assert fake.requests_of("upload") == []
     big_pages = [r.query["skip"] for r in fake.requests_of("list")
                  if r.query["path"] == "/site/big/"]  # fmt: skip
-    assert big_pages == ["0", "1000"]  # the 1100-file folder needs a second page
+    assert big_pages == ["0", "1000"]  # 1001 files in one folder: a second page
     folders = {r.query["path"] for r in fake.requests_of("list")}
     assert len(fake.requests_of("list")) == len(folders) + 1
     report = json.loads(second.stdout)
-    assert report["summary"]["skipped"] == 1500
+    assert report["summary"]["skipped"] == len(expected)
     assert {f["reason"] for f in report["files"]} == {"unchanged"}
 
 

@@ -118,6 +118,7 @@ def test_concurrency_is_exact(fake: FakeState, env, cli: CliRecorder, tmp_path: 
     assert fake.peak_in_flight == 5
 
 
+@pytest.mark.usefixtures("quick_backoff")
 def test_retries_429_and_503_then_success(fake, env, cli: CliRecorder, tmp_path: Path) -> None:
     make_file(tmp_path / "d" / "a.jpg", 100)
     make_file(tmp_path / "d" / "b.jpg", 100, 1)
@@ -153,6 +154,7 @@ def test_400_is_not_retried_and_others_still_upload(
     assert len([r for r in fake.requests_of("upload") if r.fields["fileName"] == "bad.jpg"]) == 1
 
 
+@pytest.mark.usefixtures("quick_backoff")
 def test_permanent_5xx_fails_after_all_attempts(fake, env, cli, tmp_path: Path) -> None:
     make_file(tmp_path / "d" / "a.jpg", 100)
     fake.script("upload", *[(500, {})] * 3)

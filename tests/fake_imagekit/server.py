@@ -723,7 +723,7 @@ class AppThread:
     async def _start(self) -> None:
         # A short shutdown: handlers still inside an injected stall are cancelled, not awaited.
         self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=0.1
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=self._ssl_context)
