@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from imagekit_cli.auth import Signer
@@ -309,9 +309,7 @@ class Engine:
 
         try:
             self.reporter.started(key, job.path, job.request.size)
-            response, attempts = await call_with_retry(
-                attempt, self.policy, self.gate, on_retry, self._rng
-            )
+            response, attempts = await self._with_retries(attempt, on_retry, tries)
             done = self._uploaded(job, response, attempts, started)
         except asyncio.CancelledError:
             self.record(
@@ -332,6 +330,21 @@ class Engine:
         else:
             self.breaker.success()
             self.record(done)
+
+    async def _with_retries(
+        self,
+        attempt: Callable[[], Awaitable[UploadResponse]],
+        on_retry: Callable[[int, BaseException, float], None],
+        tries: Tries,
+    ) -> tuple[UploadResponse, int]:
+        """Every attempt the policy allows; when the last one still ends with an answer
+        lost after sending, look once more before calling the file failed."""
+        try:
+            return await call_with_retry(attempt, self.policy, self.gate, on_retry, self._rng)
+        except ImageKitCLIError as exc:
+            if tries.lost is not None and (found := await self.lost_answers.find(tries)):
+                return found, exc.attempts
+            raise
 
     async def _send(
         self, job: UploadJob, tries: Tries, on_bytes: Callable[[int], None]

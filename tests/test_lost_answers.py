@@ -268,3 +268,15 @@ def test_a_candidate_needs_name_size_and_time() -> None:
     assert not exact.matches({**item("a.txt"), "updatedAt": "yesterday"}, since)
     assert 'name : "a_" AND size = 5 AND createdAt >= ' in unique.search_query(since)
     assert 'name = "a.txt" AND size = 5 AND updatedAt >= ' in exact.search_query(since)
+
+
+def test_an_answer_lost_on_the_last_attempt_is_looked_up_before_failing(
+    fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
+) -> None:
+    root = _tree(tmp_path / "t")
+    fake.faults.drop_after_store_rate = 1.0  # stored, answer lost, and no attempt is left
+    result, report = _upload(cli, env, root, "--retries", "1")
+    assert result.exit_code == 0, result.stderr
+    _assert_one_file_one_version_each(fake, report, unique=False)
+    assert len(fake.requests_of("upload")) == COUNT
+    assert {r["reason"] for r in report["files"]} == {CONFIRMED}
