@@ -131,3 +131,18 @@ def test_live_display_shows_hostile_names_escaped() -> None:
     assert "\x1b[5m" not in text
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # rich's own styling
     assert "failed evil\\x1b]0;owned\\x07\\x1b[2J\\n::warning::x.jpg: bad\\x1b[5m" in plain
+
+
+def test_extensions_in_the_skipped_by_type_line_are_escaped(
+    fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
+) -> None:
+    make_file(tmp_path / "d" / "a.x\n::error::pwned", 10)
+    make_file(tmp_path / "d" / "b.\x1b]0;title\x07evil", 10, 1)
+    make_file(tmp_path / "d" / "ok.png", 10, 2)
+    result = cli("upload", str(tmp_path / "d"), "--folder", "/ext", "-q",
+                 env={**env, "GITHUB_ACTIONS": "true"})  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "Skipped by type: " in result.stderr
+    assert not [ln for ln in result.stderr.splitlines() if ln.lstrip().startswith("::")]
+    assert "\x1b" not in result.stderr
+    assert ".x\\n::error::pwned" in result.stderr

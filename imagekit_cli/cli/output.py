@@ -46,7 +46,7 @@ class TypeSkips(NullReporter):
         """Count a type skip."""
         if result.status == Status.SKIPPED and result.reason == TYPE_NOT_ALLOWED:
             suffix = PurePosixPath(result.path.replace("\\", "/")).suffix.lower()
-            self.counts[suffix or NO_EXTENSION] += 1
+            self.counts[printable(suffix) or NO_EXTENSION] += 1
 
     def line(self) -> str | None:
         """``Skipped by type: 4 .heic, 1 .psd (not accepted by ImageKit's upload API); ...``."""
@@ -234,7 +234,7 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
         report.fatal_exit = ExitCode.FAILED  # not every result reached the reader
     for line in (outputs.type_skips.line(), error_skips_line(report)):
         if line:
-            app.err.print(line, markup=False, highlight=False, soft_wrap=True)
+            app.err.print(printable(line), markup=False, highlight=False, soft_wrap=True)
     print_summary(report, app.err, quiet=app.quiet)
     if app.env.get("GITHUB_ACTIONS") == "true":
         for line in github_annotations(report):
