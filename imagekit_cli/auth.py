@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from imagekit_cli.config import Secret, Settings, public_url, split_auth_header
 from imagekit_cli.errors import SigningError, UsageError
+from imagekit_cli.text import QUERY_SECRET, URL_USERINFO
 
 AUTH_MODES = ("private-key", "signature", "jwt")
 SIGNATURE_LIFETIME_S = 1800
@@ -294,11 +295,6 @@ _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 _SIGNED_FIELD = re.compile(
     r"(?i)(['\"]?(?:signature|token|private_?key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",&;]+"
 )
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@")
-_QUERY_SECRET = re.compile(
-    r"(?i)([?&;][\w.-]*(?:key|token|signature|sig|secret|passw(?:or)?d|pwd|auth|credential"
-    r"|session)[\w.-]*=)[^&#\s'\"]+"
-)
 _KEY_SHAPE = re.compile(r"\b(private_)[A-Za-z0-9+/]{16,}={0,2}")
 _CREDENTIAL_HEADERS = (
     "authorization", "proxy-authorization", "x-api-key", "api-key", "x-auth-token", "cookie",
@@ -379,8 +375,8 @@ class Redactor:
         """``text`` with every secret replaced by ``***``."""
         for literal in self._literals:
             text = text.replace(literal, "***")
-        text = _URL_USERINFO.sub(r"\1***@", text)
-        text = _QUERY_SECRET.sub(r"\1***", text)
+        text = URL_USERINFO.sub(r"\1***@", text)
+        text = QUERY_SECRET.sub(r"\1***", text)
         text = _JWT.sub("***", text)
         text = self._headers.sub(lambda m: m.group(1) + (m.group(2) or "") + "***", text)
         text = _SIGNED_FIELD.sub(r"\1***", text)

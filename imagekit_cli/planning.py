@@ -31,6 +31,7 @@ from imagekit_cli.plan_guards import (
     link_reason,
     real_root,
 )
+from imagekit_cli.text import shown_url
 
 IGNORE_FILE = ".imagekitignore"
 MAX_FOLDER_DEPTH = 50
@@ -194,7 +195,8 @@ class Planner:
         sharded by ``source`` and tested for collisions like every other item."""
         if is_url(source):
             remote = sanitise_folder(folder) + sanitise_name(name)
-            yield from self._keep(PlanItem(source, source, folder, name, remote, url=source))
+            shown = shown_url(source)
+            yield from self._keep(PlanItem(shown, shown, folder, name, remote, url=source))
         else:
             yield from self._keep(self._file_item(source, source, name, folder, source))
 
@@ -211,9 +213,11 @@ class Planner:
     def _url_item(self, url: str) -> PlanItem:
         name = self.options.name or unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
         if not name:
-            raise UsageError(f"Cannot take a file name from URL '{url}'.", hint="Use --name.")
+            raise UsageError(
+                f"Cannot take a file name from URL '{shown_url(url)}'.", hint="Use --name."
+            )
         remote = sanitise_folder(self.folder) + sanitise_name(name)
-        return PlanItem(url, name, self.folder, name, remote, url=url)
+        return PlanItem(shown_url(url), name, self.folder, name, remote, url=url)
 
     def _file_item(
         self, path: str, shown: str, name: str, folder: str, rel: str = "", remote_dir: str = ""

@@ -50,6 +50,19 @@ def printable(text: str) -> str:
     )
 
 
+URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@")
+QUERY_SECRET = re.compile(
+    r"(?i)([?&;][\w.-]*(?:key|token|signature|sig|secret|passw(?:or)?d|pwd|auth|credential"
+    r"|session)[\w.-]*=)[^&#\s'\"]+"
+)
+
+
+def shown_url(url: str) -> str:
+    """A source URL as it may be shown and reported: userinfo and secret-named query
+    values (``token=``, ``api_key=``, ``signature=``, ...) replaced by ``***``."""
+    return QUERY_SECRET.sub(r"\1***", URL_USERINFO.sub(r"\1***@", url))
+
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\|`*\[\]<>])")
 
 

@@ -317,6 +317,21 @@ def test_stdin_sources_and_url(fake: FakeState, env, cli: CliRecorder, tmp_path)
     assert url_upload.fields["fileName"] == "cat one.jpg"
 
 
+def test_url_credentials_never_reach_output_or_reports(
+    fake: FakeState, env, cli: CliRecorder, tmp_path
+) -> None:
+    report = tmp_path / "run.json"
+    result = cli("upload", "https://example.invalid/a.jpg?token=SECRET123&w=2",
+                 "https://bob:PASSWORD9@example.invalid/b.jpg", "--folder", "/u",
+                 "--report", str(report), "-o", "json", env=env)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    shown = result.stdout + result.stderr + report.read_text()
+    assert "SECRET123" not in shown
+    assert "PASSWORD9" not in shown
+    assert "https://example.invalid/a.jpg?token=***&w=2" in shown
+    assert fake.stored_paths() == {"/u/a.jpg", "/u/b.jpg"}
+
+
 def test_fail_fast_stops_starting_files(fake: FakeState, env, cli, tmp_path) -> None:
     for i in range(10):
         make_file(tmp_path / "d" / f"{i:02}.jpg", 10, i)
