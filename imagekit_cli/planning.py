@@ -37,9 +37,10 @@ IGNORE_FILE = ".imagekitignore"
 MAX_FOLDER_DEPTH = 50
 
 
-def shard_of(rel_path: str, count: int) -> int:
-    """Stable shard index (0-based) of a relative path."""
-    digest = hashlib.blake2b(rel_path.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+def shard_of(remote_path: str, count: int) -> int:
+    """Stable shard index (0-based) of a file's remote path: files that would land on one
+    remote path are in one shard, so the shard sees (and fails) the collision."""
+    digest = hashlib.blake2b(remote_path.encode("utf-8", "surrogateescape"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % count
 
 
@@ -202,7 +203,7 @@ class Planner:
 
     def _keep(self, item: PlanItem) -> Iterator[PlanItem]:
         shard = self.options.shard
-        if shard is not None and shard_of(item.rel_path, shard[1]) != shard[0] - 1:
+        if shard is not None and shard_of(item.remote_path, shard[1]) != shard[0] - 1:
             return
         if item.action == "upload":
             verdict = self._planned.claim(item.remote_path, item.path)

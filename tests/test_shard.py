@@ -10,6 +10,7 @@ import pytest
 from imagekit_cli.cli.common import CI_SHARD_VARIABLES, K8S_INDEX, resolve_shard
 from imagekit_cli.errors import UsageError
 from tests.conftest import CliRecorder, make_file
+from tests.fake_imagekit import FakeState
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +86,20 @@ def test_auto_without_a_ci_index_is_a_clear_usage_error(cli: CliRecorder, tmp_pa
     assert "--shard auto: no parallel job index in the environment" in result.stderr
     assert "JOB_COMPLETION_INDEX" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_files_that_collide_meet_in_one_shard(
+    fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
+) -> None:
+    tree = tmp_path / "pf"
+    for i in range(8):
+        make_file(tree / f"a b{i}.png", 10, i)
+        make_file(tree / f"a_b{i}.png", 11, 100 + i)
+    codes = []
+    for k in (1, 2, 3):
+        result = cli("upload", str(tree), "--folder", "/shq", "--shard", f"{k}/3", env=env)
+        codes.append(result.exit_code)
+        assert "collides with" in result.stderr or result.exit_code == 0, result.stderr
+    assert 1 in codes  # every pair fails its second file in the shard that holds both
+    assert len(fake.stored_paths()) == 8
+    assert all(len(fake.file_at(p).versions) == 1 for p in fake.stored_paths())
