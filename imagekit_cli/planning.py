@@ -24,6 +24,7 @@ from imagekit_cli.naming import normalise_folder, sanitise_folder, sanitise_name
 from imagekit_cli.plan_guards import (
     CANNOT_READ_FOLDER,
     CANNOT_STAT,
+    DANGLING_LINK,
     NOT_UTF8,
     PERMISSION_DENIED,
     TOO_DEEP,
@@ -52,9 +53,13 @@ def parse_shard(text: str) -> tuple[int, int]:
     raise UsageError(f"--shard '{text}' must be K/N with 1 <= K <= N, e.g. 2/4.")
 
 
+LISTED_LINK = "symlink in a stdin list (list its target instead, e.g. with find -L)"
+
+
 class ListedPath(str):
     """A path read from a stdin list: found by a program, not typed, so a symlink among
-    them is skipped unless --follow-symlinks, as in a walked folder."""
+    them is skipped. Even with --follow-symlinks there is no tree to keep its target
+    inside, so it is never followed."""
 
     __slots__ = ()
 
@@ -177,15 +182,9 @@ class Planner:
             if is_url(source):
                 yield from self._keep(self._url_item(source))
             elif isinstance(source, ListedPath) and os.path.islink(source):
-                follow = self.options.selection.follow_symlinks
-                reason = link_reason(source, None, "", follow)
-                if reason is not None:
-                    item = self._file_item(source, source, name, self.folder)
-                    yield from self._keep(_replace(item, "skip", reason))
-                elif os.path.isdir(source):
-                    yield from self._walk(Path(source), source)
-                else:
-                    yield from self._keep(self._file_item(source, source, name, self.folder))
+                reason = LISTED_LINK if os.path.exists(source) else DANGLING_LINK
+                item = self._file_item(source, source, name, self.folder)
+                yield from self._keep(_replace(item, "skip", reason))
             elif os.path.isdir(source):
                 yield from self._walk(Path(source), source)
             else:

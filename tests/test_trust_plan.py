@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from imagekit_cli.planning import LISTED_LINK
 from tests.conftest import CliRecorder, make_file
 
 COLLIDES = (
@@ -151,13 +152,17 @@ def test_links_in_a_stdin_list_are_not_followed_unless_asked(fake, env, cli, tmp
     reasons = {p: f["reason"] for p, f in _records(result.stdout).items()}
     assert reasons == {
         "tree/ok.jpg": None,
-        "tree/leak.jpg": "symlinked file (use --follow-symlinks)",
-        "tree/keys": "symlinked folder (use --follow-symlinks)",
+        "tree/leak.jpg": LISTED_LINK,
+        "tree/keys": LISTED_LINK,
     }
     assert fake.stored_paths() == {"/l/ok.jpg"}
+    followed = cli("upload", "-", "--folder", "/f", "--follow-symlinks", "-o", "json", env=env,
+                   input=listing)  # fmt: skip
+    assert followed.exit_code == 0, followed.stderr
+    assert fake.stored_paths() == {"/l/ok.jpg", "/f/ok.jpg"}  # no tree to keep a target in
     named = cli("upload", str(tree / "alias.jpg"), "--folder", "/n", env=env)  # typed: as given
     assert named.exit_code == 0, named.stderr
-    assert fake.stored_paths() == {"/l/ok.jpg", "/n/alias.jpg"}
+    assert fake.stored_paths() == {"/l/ok.jpg", "/f/ok.jpg", "/n/alias.jpg"}
 
 
 # --- 9a. our own outputs -------------------------------------------------------------
