@@ -75,13 +75,23 @@ class PlannedPaths:
 
     def __init__(self) -> None:
         self._owners: dict[str, str] = {}
+        self._files: dict[str, str] = {}  # a local path (absolute, links kept) -> where it goes
 
-    def claim(self, remote_path: str, local_path: str) -> tuple[str, str] | None:
+    def claim(
+        self, remote_path: str, local_path: str, real_path: str | None = None
+    ) -> tuple[str, str] | None:
         """Record ``local_path`` as going to ``remote_path``; if it was taken, the
-        ``(action, reason)`` for this later file: a failure naming the first one."""
+        ``(action, reason)`` for this later file: a failure naming the first one. With
+        ``real_path``, one local file reached twice (``upload d d/a.jpg``, or ``find d``
+        listing folders and files) is sent once, to where it was first planned."""
+        planned = self._files.get(real_path) if real_path is not None else None
+        if planned is not None and planned != remote_path:
+            return "skip", f"{LISTED_TWICE} (already planned for {planned})"
         first = self._owners.get(remote_path)
         if first is None:
             self._owners[remote_path] = local_path
+            if real_path is not None:
+                self._files[real_path] = remote_path
             return None
         if first == local_path:
             return "skip", f"{LISTED_TWICE} (already planned for {remote_path})"

@@ -192,20 +192,23 @@ class Planner:
 
     def plan_named(self, source: str, name: str, folder: str) -> Iterator[PlanItem]:
         """One file or URL stored as ``name`` in ``folder`` (a manifest row), checked,
-        sharded by ``source`` and tested for collisions like every other item."""
+        sharded and tested for collisions like every other item; rows may send one local
+        file to several destinations on purpose."""
         if is_url(source):
             remote = sanitise_folder(folder) + sanitise_name(name)
             shown = shown_url(source)
             yield from self._keep(PlanItem(shown, shown, folder, name, remote, url=source))
         else:
-            yield from self._keep(self._file_item(source, source, name, folder, source))
+            item = self._file_item(source, source, name, folder, source)
+            yield from self._keep(item, once_per_file=False)
 
-    def _keep(self, item: PlanItem) -> Iterator[PlanItem]:
+    def _keep(self, item: PlanItem, once_per_file: bool = True) -> Iterator[PlanItem]:
         shard = self.options.shard
         if shard is not None and shard_of(item.remote_path, shard[1]) != shard[0] - 1:
             return
         if item.action == "upload":
-            verdict = self._planned.claim(item.remote_path, item.path)
+            real = os.path.abspath(item.local) if once_per_file and item.local else None
+            verdict = self._planned.claim(item.remote_path, item.path, real)
             if verdict is not None:
                 item = _replace(item, *verdict)
         yield item

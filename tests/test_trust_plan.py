@@ -315,3 +315,17 @@ def test_config_set_and_flag_share_one_concurrency_check(cli: CliRecorder, tmp_p
     ]
     for key, value in accepted:
         assert cli("config", "set", key, value).exit_code == 0
+
+
+def test_one_local_file_reached_twice_is_sent_once(fake, env, cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_file(tmp_path / "h" / "v1.2" / "x.txt", 10)
+    make_file(tmp_path / "h" / "deep.dot" / "z.txt", 11, 1)
+    named = cli("upload", "h", "h/v1.2/x.txt", "--folder", "/args", "--any-type", env=env)
+    assert named.exit_code == 0, named.stderr
+    listing = "h\nh/v1.2\nh/v1.2/x.txt\nh/deep.dot\nh/deep.dot/z.txt\n"  # find h
+    listed = cli("upload", "-", "--folder", "/stdin", "--any-type", env=env, input=listing)
+    assert listed.exit_code == 0, listed.stderr
+    assert fake.stored_paths() == {
+        "/args/v1_2/x.txt", "/args/deep_dot/z.txt", "/stdin/v1_2/x.txt", "/stdin/deep_dot/z.txt",
+    }  # fmt: skip
