@@ -60,13 +60,16 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
             raise UsageError(f"Report {path} is not valid JSON.") from None
         yield from data.get("files", [])
         return
-    for number, line in enumerate(text.splitlines(), 1):
+    lines = text.splitlines()
+    read = 0
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             yield json.loads(line)
+            read += 1
         except json.JSONDecodeError:
-            if number == len(text.splitlines()):
+            if number == len(lines) and read:
                 return  # a crash mid-write leaves at most the last line torn
             raise UsageError(f"Report {path} line {number} is not valid JSON.") from None
 

@@ -77,3 +77,10 @@ def test_merge_refuses_an_unknown_format_naming_it(cli: CliRecorder, tmp_path: P
     assert result.exit_code == 2
     assert "run.txt: unknown report format '.txt'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_merge_refuses_a_journal_that_holds_no_record(cli: CliRecorder, tmp_path: Path) -> None:
+    (tmp_path / "g.jsonl").write_text("garbage\n")
+    result = cli("report", "merge", str(tmp_path / "g.jsonl"))
+    assert result.exit_code == 2
+    assert "g.jsonl line 1 is not valid JSON" in result.stderr
