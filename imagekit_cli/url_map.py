@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from imagekit_cli.errors import ImageKitCLIError, UsageError
 from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
-from imagekit_cli.files import write_atomic
+from imagekit_cli.files import unwritable_reason, write_atomic
 from imagekit_cli.planning import is_url
 from imagekit_cli.report import FileResult, Status
 
@@ -70,7 +70,15 @@ def open_url_map(path: str | None, sources: Sequence[str], *, dry_run: bool) -> 
         return None
     if os.path.isdir(path):
         raise UsageError(f"--url-map {path} is a folder.", hint="Give a file name, e.g. urls.json.")
-    return None if dry_run else UrlMap(Path(path), sources)
+    if dry_run:
+        return None
+    problem = unwritable_reason(Path(path))
+    if problem:  # found now, not after every file was uploaded
+        raise UsageError(
+            f"--url-map {path}: cannot write there ({problem}).",
+            hint="Give a path in a folder you can write to.",
+        )
+    return UrlMap(Path(path), sources)
 
 
 def listening(reporter: Reporter, *listeners: Reporter | None) -> Reporter:

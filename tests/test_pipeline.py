@@ -90,6 +90,18 @@ def test_url_map_after_partial_failure_lists_only_what_made_it(
     assert [p.name for p in out.iterdir()] == ["urls.json"]  # no temporary file left over
 
 
+def test_unwritable_url_map_is_refused_before_any_upload(
+    fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
+) -> None:
+    make_file(tmp_path / "src" / "a.jpg", 100)
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    target = tmp_path / "blocker" / "urls.json"
+    result = cli("upload", str(tmp_path / "src"), "--url-map", str(target), env=env)
+    assert result.exit_code == 2
+    assert f"--url-map {target}: cannot write there" in result.stderr
+    assert fake.requests_of("upload") == []
+
+
 def test_shard_maps_merge_into_the_unsharded_map(
     fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
 ) -> None:
