@@ -102,3 +102,11 @@ def test_action_run_step_uploads_and_sets_outputs(
     assert (outputs["uploaded"], outputs["skipped"], outputs["failed"]) == ("2", "1", "0")
     assert fake.stored_paths() == {"/act/a.jpg", "/act/b_c.png"}
     assert all(u.fields.get("tags") == "one,two" for u in fake.requests_of("upload"))
+
+    bad_quotes = {**run_env, "INPUT_ARGS": "--dry-run --tags 'unbalanced"}
+    failed = subprocess.run(["bash", "-c", _step_script("run")], env=bad_quotes, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert failed.returncode != 0
+    assert "args cannot be split into words" in failed.stdout + failed.stderr
+    assert len(fake.requests_of("upload")) == 2  # nothing ran without the args
+    assert not (temp / "imagekit-report.json").exists()  # no stale counts from the first run
