@@ -186,17 +186,22 @@ def write_config(path: Path, profiles: Mapping[str, Mapping[str, Any]]) -> None:
     write_atomic(path, "\n".join(lines), mode=0o600)
 
 
-def check_key_shapes(private_key: str | None, public_key: str | None) -> None:
-    """Refuse keys in the wrong place: a private key where the public one belongs."""
+def check_key_shapes(
+    private_key: str | None, public_key: str | None, where: str | None = None
+) -> None:
+    """Refuse keys in the wrong place: a private key where the public one belongs. ``where``
+    names a value typed for ``config set`` (a usage error), else the environment is named."""
     if public_key and public_key.startswith("private_"):
-        raise CredentialsError(
-            f"{EnvVars.PUBLIC_KEY} holds a private key (it starts with 'private_').",
+        error = UsageError if where else CredentialsError
+        raise error(
+            f"{where or EnvVars.PUBLIC_KEY} holds a private key (it starts with 'private_').",
             hint="Set it to the public key from the ImageKit dashboard; never share the "
             "private one.",
         )
     if private_key and private_key.startswith("public_"):
-        raise CredentialsError(
-            f"{EnvVars.PRIVATE_KEY} holds a public key (it starts with 'public_').",
+        error = UsageError if where else CredentialsError
+        raise error(
+            f"{where or EnvVars.PRIVATE_KEY} holds a public key (it starts with 'public_').",
             hint="Set it to the private key from the ImageKit dashboard.",
         )
 

@@ -338,3 +338,13 @@ def test_state_and_config_files_are_0600(fake, env, cli, tmp_path: Path, isolate
     result = cli("config", "init", input=f"{PRIVATE_KEY}\n{PUBLIC_KEY}\n")
     assert result.exit_code == 0
     assert stat.S_IMODE((isolated_env / "config.toml").stat().st_mode) == 0o600
+
+
+def test_config_set_names_the_typed_value_not_the_environment(
+    cli: CliRecorder, tmp_path: Path
+) -> None:
+    env = {"IMAGEKIT_CONFIG": str(tmp_path / "config.toml")}
+    result = cli("config", "set", "public_key", "private_xyz0123456789", env=env)
+    assert result.exit_code == 2
+    assert "the public_key value holds a private key" in result.stderr
+    assert "IMAGEKIT_PUBLIC_KEY" not in result.stderr

@@ -129,9 +129,9 @@ def set_value(app: AppContext, /, key: str, value: str) -> None:
         )
     coerced = _coerce(key, value)
     if key == "public_key":
-        check_key_shapes(None, value)
+        check_key_shapes(None, value, where="the public_key value")
     if key == "private_key":
-        check_key_shapes(value, None)
+        check_key_shapes(value, None, where="the private_key value")
     path = app.config_path
     profiles = read_config(path)
     name = _profile_name(app)
