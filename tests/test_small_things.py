@@ -65,7 +65,7 @@ def test_max_size_is_echoed_in_the_unit_the_user_wrote(cli: CliRecorder, tmp_pat
 @pytest.mark.parametrize(
     ("content", "name", "message"),
     [
-        ("not json at all\n", "run.jsonl", "holds no report records"),
+        ("not json at all\n", "run.jsonl", "line 1 is not valid JSON"),
         ('{"a": 1}\n', "run.jsonl", "record 1 has no path and status"),
         ("path,status\n", "run.csv", "expected a .jsonl report"),
     ],
