@@ -33,7 +33,7 @@ def check_root(plan: SyncPlan, shown: str, cwd: str | None = None) -> None:
 
 def expected_remote_path(remote_folder: str, local: str) -> str:
     """Where sync stores the file at ``local`` (relative to its root) under ``remote_folder``."""
-    folder, _, name = local.replace("\\", "/").rpartition("/")
+    folder, _, name = local.rpartition("/")
     return sanitise_folder(remote_folder + folder) + sanitise_name(name)
 
 

@@ -299,8 +299,9 @@ def _check_bounds(path: Path, number: int, entry: PlanEntry, folder: str) -> Non
         raise _malformed(path, f"item {number}: a path holds control characters")
     if entry.action == "upload" and {"", "."} & set(local_parts):
         raise _malformed(path, f"item {number}: upload names no local file")
-    if entry.action == "upload" and not (0 < entry.size <= MAX_SIZE
-                                         and 0 <= entry.mtime_ns <= MAX_MTIME_NS):  # fmt: skip
+    if not (0 <= entry.size <= MAX_SIZE and 0 <= entry.mtime_ns <= MAX_MTIME_NS) or (
+        entry.action == "upload" and entry.size == 0
+    ):
         raise _malformed(path, f"item {number}: size or mtime_ns is out of range")
     if not entry.remote_path.startswith(folder) or "/../" in entry.remote_path:
         raise _malformed(path, f"item {number}: {entry.remote_path!r} is outside {folder}")
@@ -330,7 +331,11 @@ def _read_entry(path: Path, number: int, item: Any) -> PlanEntry:
     known = {f.name for f in dataclasses.fields(PlanEntry)}
     extra = set(item) - known
     if extra:
-        raise _malformed(path, f"item {number} has unknown key {sorted(extra)[0]}")
+        raise _malformed(path, f"item {number} has unknown key {printable(sorted(extra)[0])}")
+    for key, value in item.items():
+        kind = int if key in ("size", "mtime_ns") else str
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise _malformed(path, f"item {number} ({action}) has an invalid {key}")
     defaults = {"local": "", "size": 0}
     try:
         return PlanEntry(**{**defaults, **item})

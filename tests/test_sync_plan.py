@@ -438,6 +438,12 @@ def test_malformed_plans_are_named_not_crashes(
             "max_delete",
         ),
         "huge size": (json.dumps(items({**first, "size": 10**400})), "out of range"),
+        "skip size": (
+            json.dumps(
+                items({"action": "skip", "local": "x", "remote_path": "/site/x", "size": "big"})
+            ),
+            "invalid size",
+        ),
         "same local": (json.dumps(items(first, first)), "repeats item 1 ('a.jpg')"),
         "string version": (
             json.dumps({**good, "schema_version": "1"}),
