@@ -486,3 +486,16 @@ def test_plan_out_message_reads_cleanly(
     planned = _plan(cli, env, local, plan)
     assert "0 failed. Apply it with: imagekit apply" in planned.stderr
     assert "failed0" not in planned.stderr
+
+
+def test_follow_symlinks_plan_applies_links_inside_the_tree(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    make_file(local / "real" / "a.jpg", 30, 1)
+    (local / "link.jpg").symlink_to(local / "real" / "a.jpg")
+    assert _plan(cli, env, local, plan, "--follow-symlinks").exit_code == 0
+    assert json.loads(plan.read_text())["policy"]["follow_symlinks"] is True
+    fake.reset_log()
+    assert _apply(cli, env, plan).exit_code == 0
+    assert fake.stored_paths() == {"/site/link.jpg", "/site/real/a.jpg"}
