@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from imagekit_cli.apply_checks import file_change
 from imagekit_cli.auth import Signer
 from imagekit_cli.client import ImageKitClient, UploadRequest
 from imagekit_cli.engine import Engine, UploadJob
@@ -21,13 +22,12 @@ from imagekit_cli.events import FanoutReporter, Reporter, record
 from imagekit_cli.planning import PlanItem
 from imagekit_cli.remote import list_tree
 from imagekit_cli.report import FileResult, RunReport, Status
-from imagekit_cli.runner import EngineSettings, UploadOptions, dry_run, make_engine
+from imagekit_cli.runner import EngineSettings, dry_run, make_engine
 from imagekit_cli.sync_delete import ConfirmDeletes, DeletePhase, RemoteTree
 from imagekit_cli.sync_plan import PlanEntry, SyncPlan
 from imagekit_cli.sync_state import SyncState
 from imagekit_cli.syncing import StateRecorder, SyncLedger
 
-CHANGED = "changed since the plan"
 GONE_REMOTE = "no longer on the remote; nothing to delete"
 PLANNED_DELETE = "delete: planned"
 
@@ -43,7 +43,7 @@ def plan_work(plan: SyncPlan) -> Iterator[UploadJob | FileResult]:
     for entry in plan.entries:
         shown = shown_path(plan, entry)
         if entry.action == "upload":
-            yield upload_job(entry, shown, plan.upload_options)
+            yield upload_job(plan, entry, shown)
         elif entry.action == "skip":
             yield entry_result(entry, shown, Status.SKIPPED, entry.reason, url=entry.url)
         elif entry.action == "fail":
@@ -62,31 +62,16 @@ def _failed(entry: PlanEntry, shown: str, reason: str) -> FileResult:
                         error={"status": None, "message": reason})  # fmt: skip
 
 
-def change_since_plan(entry: PlanEntry, path: str) -> tuple[str | None, float]:
-    """Why the file no longer is what was planned (None if it is), and its mtime."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return f"{CHANGED}: deleted", 0.0
-    except OSError as exc:
-        return f"{CHANGED}: {exc.strerror}", 0.0
-    if st.st_size != entry.size:
-        return f"{CHANGED}: size {entry.size} B, now {st.st_size} B", st.st_mtime
-    if st.st_mtime_ns != entry.mtime_ns:
-        return f"{CHANGED}: modified (mtime differs)", st.st_mtime
-    return None, st.st_mtime
-
-
-def upload_job(entry: PlanEntry, shown: str, options: UploadOptions) -> UploadJob | FileResult:
+def upload_job(plan: SyncPlan, entry: PlanEntry, shown: str) -> UploadJob | FileResult:
     """The upload of one planned file, sent to the planned folder under its own name."""
-    change, mtime = change_since_plan(entry, shown)
+    change, mtime = file_change(plan, entry, shown)
     if change is not None:
         return _failed(entry, shown, change)
     folder = entry.remote_path.rpartition("/")[0] + "/"
     name = entry.local.rpartition("/")[2]
     item = PlanItem(shown, entry.local, folder, name, entry.remote_path, local=shown,
                     size=entry.size, mtime=mtime)  # fmt: skip
-    request = UploadRequest(options.fields_for(item), shown, entry.size, None)
+    request = UploadRequest(plan.upload_options.fields_for(item), shown, entry.size, None)
     return UploadJob(shown, entry.remote_path, request, mtime, entry.reason)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from imagekit_cli.errors import ImageKitCLIError, UsageError
 from imagekit_cli.events import NullReporter
 from imagekit_cli.files import write_atomic
+from imagekit_cli.limits import ALLOWED_EXTENSIONS, TypePolicy
 from imagekit_cli.naming import folder_path
 from imagekit_cli.report import FileResult, Status, utc_stamp
 from imagekit_cli.report_read import parse_stamp
@@ -40,6 +41,9 @@ SCHEMA_VERSION = 1
 KIND = "imagekit-sync-plan"
 ACTIONS = ("upload", "delete", "skip", "fail")
 DEFAULT_MAX_AGE_S = 24 * 3600.0
+FUTURE_SLACK_S = 300.0  # clock skew between the planning machine and this one
+MAX_SIZE = 1 << 50  # bytes; far above any ImageKit plan's limit
+MAX_MTIME_NS = (1 << 63) - 1
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "upload": {"local": str, "remote_path": str, "size": int, "mtime_ns": int},
@@ -81,6 +85,8 @@ class SyncPlan:
     upload_options: UploadOptions
     sync: Mapping[str, Any]
     entries: tuple[PlanEntry, ...]
+    policy: TypePolicy = field(default_factory=TypePolicy)
+    follow_symlinks: bool = False
 
     def of(self, action: str) -> list[PlanEntry]:
         """The entries of one action, in plan order."""
@@ -98,6 +104,8 @@ class PlanWriter(NullReporter):
     sync: Mapping[str, Any]
     entries: list[PlanEntry] = field(default_factory=list)
     folders_left_out: int = 0
+    policy: TypePolicy = field(default_factory=TypePolicy)
+    follow_symlinks: bool = False
 
     def finished(self, result: FileResult) -> None:
         """Keep one result as an entry (a dry run reports planned, skipped and failed)."""
@@ -155,6 +163,7 @@ class PlanWriter(NullReporter):
             "remote_folder": self.remote_folder,
             "sync": dict(self.sync),
             "upload_options": _options_dict(self.upload_options),
+            "policy": _policy_dict(self.policy, self.follow_symlinks),
             "summary": self.counts(),
         }
         head = json.dumps(header, ensure_ascii=False, indent=1)[:-2]
@@ -179,23 +188,89 @@ def _options_dict(options: UploadOptions) -> dict[str, Any]:
     }
 
 
-def read_plan(path: Path) -> SyncPlan:
-    """A plan written by ``sync --plan-out``; a UsageError naming the file if it is not one."""
+def _policy_dict(policy: TypePolicy, follow_symlinks: bool) -> dict[str, Any]:
+    """The type and size rules sync planned with, so ``apply`` holds every item to them."""
+    return {
+        "plan": policy.plan,
+        "max_size": policy.max_size,
+        "allow_ext": sorted(policy.extensions - ALLOWED_EXTENSIONS),
+        "any_type": policy.any_type,
+        "follow_symlinks": follow_symlinks,
+    }
+
+
+def _read_policy(path: Path, data: Any) -> tuple[TypePolicy, bool]:
+    """The plan's ``policy``; a plan without one gets the default rules (no --any-type)."""
+    if data is None:
+        return TypePolicy(), False
+    kinds: dict[str, type | tuple[type, ...]] = {
+        "plan": str, "max_size": (int, type(None)), "allow_ext": list,
+        "any_type": bool, "follow_symlinks": bool,
+    }  # fmt: skip
+    if not isinstance(data, dict) or set(data) != set(kinds):
+        raise _malformed(path, "policy is not the set of sync's type and size rules")
+    for key, kind in kinds.items():
+        value = data[key]
+        if not isinstance(value, kind) or (key == "max_size" and isinstance(value, bool)):
+            raise _malformed(path, f"policy {key} is not valid")
+    size, extra = data["max_size"], data["allow_ext"]
+    if (size is not None and not 0 < size <= MAX_SIZE) or not all(
+        isinstance(e, str) and e.isprintable() for e in extra
+    ):
+        raise _malformed(path, "policy max_size or allow_ext is not valid")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        policy = TypePolicy(data["plan"], size, frozenset(extra), data["any_type"])
+    except UsageError:
+        raise _malformed(path, "policy plan is not an ImageKit plan") from None
+    return policy, data["follow_symlinks"]
+
+
+def _load(path: Path) -> Any:
+    """The plan file's JSON, or a UsageError naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise UsageError(f"Cannot read plan {path}: {exc.strerror}.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except RecursionError:
+        raise _malformed(path, "JSON nested too deep") from None
+    except (ValueError, UnicodeDecodeError):  # also a number too long to convert
         raise _malformed(path, "not valid JSON") from None
+
+
+def _check_version(path: Path, version: Any) -> None:
+    if isinstance(version, int) and not isinstance(version, bool):
+        if version != SCHEMA_VERSION:
+            raise UsageError(
+                f"Plan {path} has schema_version {_shown(version)}; this imagekit-cli reads "
+                f"{SCHEMA_VERSION}.",
+                hint="Write the plan again with this version's sync --plan-out.",
+            )
+        return
+    raise _malformed(path, f"schema_version must be the number {SCHEMA_VERSION}")
+
+
+def _shown(value: Any) -> str:
+    """A value for a message, never hundreds of characters long."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**12 else "too large"
+    return printable(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _check_sync(path: Path, sync: dict[str, Any]) -> None:
+    """The sync options a plan was made with: flags, and a limit that is None or ≥ 0."""
+    limit = sync.get("max_delete")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                              or not 0 <= limit <= MAX_SIZE):  # fmt: skip
+        raise _malformed(path, "sync max_delete must be empty or a number of files ≥ 0")
+    if any(not isinstance(sync.get(k, False), bool) for k in ("delete", "checksum")):
+        raise _malformed(path, "sync delete and checksum must be true or false")
+
+
+def read_plan(path: Path) -> SyncPlan:
+    """A plan written by ``sync --plan-out``; a UsageError naming the file if it is not one."""
+    data = _load(path)
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise _malformed(path, "not a sync plan")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise UsageError(
-            f"Plan {path} has schema_version {version!r}; this imagekit-cli reads "
-            f"{SCHEMA_VERSION}.",
-            hint="Write the plan again with this version's sync --plan-out.",
-        )
+    _check_version(path, data.get("schema_version"))
     created = parse_stamp(data.get("created"))
     root, folder, sync = data.get("local_root"), data.get("remote_folder"), data.get("sync")
     items = data.get("items")
@@ -203,12 +278,16 @@ def read_plan(path: Path) -> SyncPlan:
         raise _malformed(path, "created, local_root or remote_folder is missing")
     if not isinstance(sync, dict) or not isinstance(items, list):
         raise _malformed(path, "sync or items is missing")
+    _check_sync(path, sync)
     options = _read_options(path, data.get("upload_options"))
+    policy, follow = _read_policy(path, data.get("policy"))
+    if not root or not root.isprintable() or not folder.isprintable():
+        raise _malformed(path, "local_root or remote_folder is empty or not printable")
     folder = folder_path(folder)
     entries = tuple(_read_entry(path, n, item) for n, item in enumerate(items, 1))
     for number, entry in enumerate(entries, 1):
         _check_bounds(path, number, entry, folder)
-    return SyncPlan(created, root, folder, options, sync, entries)
+    return SyncPlan(created, root, folder, options, sync, entries, policy, follow)
 
 
 def _check_bounds(path: Path, number: int, entry: PlanEntry, folder: str) -> None:
@@ -216,8 +295,14 @@ def _check_bounds(path: Path, number: int, entry: PlanEntry, folder: str) -> Non
     local_parts = entry.local.replace("\\", "/").split("/")
     if os.path.isabs(entry.local) or ".." in local_parts:
         raise _malformed(path, f"item {number}: local path {entry.local!r} leaves local_root")
-    if entry.action == "upload" and not local_parts[-1]:
+    if not (entry.local + entry.remote_path).isprintable():
+        raise _malformed(path, f"item {number}: a path holds control characters")
+    if entry.action == "upload" and {"", "."} & set(local_parts):
         raise _malformed(path, f"item {number}: upload names no local file")
+    if not (0 <= entry.size <= MAX_SIZE and 0 <= entry.mtime_ns <= MAX_MTIME_NS) or (
+        entry.action == "upload" and entry.size == 0
+    ):
+        raise _malformed(path, f"item {number}: size or mtime_ns is out of range")
     if not entry.remote_path.startswith(folder) or "/../" in entry.remote_path:
         raise _malformed(path, f"item {number}: {entry.remote_path!r} is outside {folder}")
 
@@ -246,7 +331,11 @@ def _read_entry(path: Path, number: int, item: Any) -> PlanEntry:
     known = {f.name for f in dataclasses.fields(PlanEntry)}
     extra = set(item) - known
     if extra:
-        raise _malformed(path, f"item {number} has unknown key {sorted(extra)[0]}")
+        raise _malformed(path, f"item {number} has unknown key {printable(sorted(extra)[0])}")
+    for key, value in item.items():
+        kind = int if key in ("size", "mtime_ns") else str
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise _malformed(path, f"item {number} ({action}) has an invalid {key}")
     defaults = {"local": "", "size": 0}
     try:
         return PlanEntry(**{**defaults, **item})
@@ -282,6 +371,11 @@ def check_age(plan: SyncPlan, path: Path, max_age: str, now: float | None = None
     have likely moved on since it was reviewed."""
     limit = parse_duration(max_age)
     age = (time.time() if now is None else now) - plan.created
+    if age < -FUTURE_SLACK_S:
+        raise UsageError(
+            f"Plan {path} is dated {utc_stamp(plan.created)}, in the future.",
+            hint="Check this machine's clock, or plan again with sync --plan-out.",
+        )
     if limit > 0 and age > limit:
         raise UsageError(
             f"Plan {path} was made {_span(age)} ago ({utc_stamp(plan.created)}), more than "

@@ -9,8 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import CliRecorder, make_file
 from tests.fake_imagekit import FakeState
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """apply is run from the folder sync was run from: here, tmp_path."""
+    monkeypatch.chdir(tmp_path)
 
 
 def _tree(local: Path) -> None:
@@ -313,3 +321,181 @@ def test_plan_keeps_the_upload_fields(fake: FakeState, env, cli: CliRecorder, tm
     assert _apply(cli, env, plan).exit_code == 0
     assert {r.fields.get("tags") for r in fake.uploads_ok()} == {"review,ci"}
     assert {r.fields.get("folder") for r in fake.uploads_ok()} == {"/site/", "/site/sub/"}
+
+
+def _edited(plan: Path, **changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(plan.read_text())
+    data.update(changes)
+    return data
+
+
+def _refused_one_line(cli: CliRecorder, env, plan: Path) -> str:
+    result = _apply(cli, env, plan)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert str(plan) in lines[0]
+    assert "Traceback" not in result.stderr
+    assert "nexpected" not in result.stderr
+    return str(lines[0])
+
+
+def test_edited_local_root_cannot_reach_outside(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    _, plan = _planned_tree(cli, env, tmp_path)
+    st = os.stat("/etc/passwd")
+    steal = {"action": "upload", "local": "passwd", "remote_path": "/site/passwd.png",
+             "size": st.st_size, "mtime_ns": st.st_mtime_ns, "reason": "new file"}  # fmt: skip
+    fake.reset_log()
+    for root in ("/etc", "../" * len(tmp_path.parts) + "etc"):
+        plan.write_text(json.dumps(_edited(plan, local_root=root, items=[steal])))
+        line = _refused_one_line(cli, env, plan)
+        assert f"its local folder '{root}' is not inside the current folder" in line
+        assert "run from the folder sync --plan-out was run from" in line
+    # Inside the current folder, the item still goes where sync would put it, or nowhere.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_bytes(b"x" * 20)
+    st = os.stat(tmp_path / "etc" / "passwd")
+    steal.update(size=20, mtime_ns=st.st_mtime_ns)
+    plan.write_text(json.dumps(_edited(plan, local_root="etc", items=[steal])))
+    line = _refused_one_line(cli, env, plan)
+    assert "item 1 ('passwd') goes to '/site/passwd.png'" in line
+    assert "sync stores it at '/site/passwd'" in line
+    renamed = {**steal, "remote_path": "/site/passwd"}
+    plan.write_text(json.dumps(_edited(plan, local_root="etc", items=[renamed])))
+    line = _refused_one_line(cli, env, plan)
+    assert "item 1 ('passwd') is not a file sync uploads (type not allowed)" in line
+    assert fake.requests == []
+
+
+def test_type_rules_of_the_plan_apply(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    make_file(local / "notes.xyz", 30, 1)
+    assert _plan(cli, env, local, plan, "--any-type").exit_code == 0
+    assert json.loads(plan.read_text())["policy"]["any_type"] is True
+    fake.reset_log()
+    assert _apply(cli, env, plan).exit_code == 0
+    assert fake.stored_paths() == {"/site/notes.xyz"}
+    data = json.loads(plan.read_text())
+    data["policy"]["any_type"] = False
+    plan.write_text(json.dumps(data))
+    assert "(type not allowed)" in _refused_one_line(cli, env, plan)
+
+
+def test_symlink_swapped_in_after_planning_is_not_followed(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = _planned_tree(cli, env, tmp_path)
+    outside = tmp_path / "secret.jpg"
+    outside.write_bytes(b"s" * 50)  # a.jpg's planned size
+    planned_ns = (local / "a.jpg").stat().st_mtime_ns
+    os.utime(outside, ns=(planned_ns, planned_ns))
+    (local / "a.jpg").unlink()
+    (local / "a.jpg").symlink_to(outside)
+    moved = tmp_path / "elsewhere"  # and a planned folder swapped for a link out of the tree
+    (local / "sub").rename(moved)
+    (local / "sub").symlink_to(moved)
+    fake.reset_log()
+    applied = _apply(cli, env, plan)
+    assert applied.exit_code == 1
+    results = _by_name(applied.stdout)
+    assert results["a.jpg"]["status"] == "failed"
+    assert results["a.jpg"]["reason"].startswith("changed since the plan: now a symlink")
+    assert results["c.jpg"]["status"] == "failed"
+    assert "now outside" in results["c.jpg"]["reason"]
+    assert fake.stored_paths() == {"/site/b.jpg"}
+
+
+def test_plan_dated_in_the_future_is_refused(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    _, plan = _planned_tree(cli, env, tmp_path)
+    plan.write_text(json.dumps(_edited(plan, created="2999-01-01T00:00:00.000Z")))
+    fake.reset_log()
+    for extra in ((), ("--max-age", "0")):
+        result = _apply(cli, env, plan, *extra)
+        assert result.exit_code == 2
+        assert f"Plan {plan} is dated 2999-01-01T00:00:00.000Z, in the future" in result.stderr
+    assert fake.requests == []
+
+
+def test_malformed_plans_are_named_not_crashes(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    _, plan = _planned_tree(cli, env, tmp_path)
+    good = json.loads(plan.read_text())
+    first = next(i for i in good["items"] if i["local"] == "a.jpg")
+    items = lambda *its: {**good, "items": list(its)}  # noqa: E731
+    cases: dict[str, tuple[str, str]] = {
+        "deep": ("[" * 100_000 + "]" * 100_000, "nested too deep"),
+        "null": (json.dumps(items({**first, "local": "a.jpg\u0000x"})), "control characters"),
+        "dot": (json.dumps(items({**first, "local": "."})), "upload names no local file"),
+        "negative limit": (
+            json.dumps({**good, "sync": {**good["sync"], "max_delete": -5}}),
+            "max_delete",
+        ),
+        "huge size": (json.dumps(items({**first, "size": 10**400})), "out of range"),
+        "skip size": (
+            json.dumps(
+                items({"action": "skip", "local": "x", "remote_path": "/site/x", "size": "big"})
+            ),
+            "invalid size",
+        ),
+        "same local": (json.dumps(items(first, first)), "repeats item 1 ('a.jpg')"),
+        "string version": (
+            json.dumps({**good, "schema_version": "1"}),
+            "schema_version must be the number 1",
+        ),
+    }
+    fake.reset_log()
+    for case, (text, expected) in cases.items():
+        bad = tmp_path / f"{case.replace(' ', '-')}.json"
+        bad.write_text(text)
+        line = _refused_one_line(cli, env, bad)
+        assert expected in line, (case, line)
+        assert "0" * 50 not in line
+    assert fake.requests == []
+
+
+def test_same_remote_path_twice_is_refused(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    make_file(local / "a b.jpg", 30, 1)
+    make_file(local / "a_b.jpg", 30, 1)
+    _plan(cli, env, local, plan)
+    data = json.loads(plan.read_text())
+    upload = next(i for i in data["items"] if i["action"] == "upload")
+    twin = (local / ("a_b.jpg" if upload["local"] == "a b.jpg" else "a b.jpg")).stat()
+    other = {**upload, "local": "a_b.jpg" if upload["local"] == "a b.jpg" else "a b.jpg",
+             "mtime_ns": twin.st_mtime_ns}  # fmt: skip
+    plan.write_text(json.dumps({**data, "items": [upload, other]}))
+    fake.reset_log()
+    assert "repeats item 1 ('/site/a_b.jpg')" in _refused_one_line(cli, env, plan)
+    assert fake.requests == []
+
+
+def test_plan_out_message_reads_cleanly(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    _tree(local)
+    planned = _plan(cli, env, local, plan)
+    assert "0 failed. Apply it with: imagekit apply" in planned.stderr
+    assert "failed0" not in planned.stderr
+
+
+def test_follow_symlinks_plan_applies_links_inside_the_tree(
+    fake: FakeState, env, cli: CliRecorder, tmp_path: Path
+) -> None:
+    local, plan = tmp_path / "local", tmp_path / "plan.json"
+    make_file(local / "real" / "a.jpg", 30, 1)
+    (local / "link.jpg").symlink_to(local / "real" / "a.jpg")
+    assert _plan(cli, env, local, plan, "--follow-symlinks").exit_code == 0
+    assert json.loads(plan.read_text())["policy"]["follow_symlinks"] is True
+    fake.reset_log()
+    assert _apply(cli, env, plan).exit_code == 0
+    assert fake.stored_paths() == {"/site/link.jpg", "/site/real/a.jpg"}

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import click
 
+from imagekit_cli.apply_checks import check_root, check_uploads
 from imagekit_cli.applying import dry_run_apply, run_apply
 from imagekit_cli.auth import BasicAuthSigner
 from imagekit_cli.cli.common import engine_settings, open_client
@@ -169,6 +170,8 @@ def _checked_plan(app: AppContext, plan_path: Path, opts: dict[str, Any]) -> Syn
     parse_duration(opts["max_age"])  # a bad flag is named before the file is read
     plan = read_plan(plan_path)
     check_age(plan, plan_path, opts["max_age"])
+    check_root(plan, str(plan_path))
+    check_uploads(plan, str(plan_path))
     if not os.path.isdir(plan.local_root):
         raise UsageError(
             f"Plan {plan_path}: its local folder '{plan.local_root}' is not a folder here.",

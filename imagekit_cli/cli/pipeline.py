@@ -55,8 +55,10 @@ def open_plan_out(path: str | None, config: SyncConfig) -> PlanWriter | None:
             f"--plan-out {path}: cannot write there ({problem}).",
             hint="Give a path in a folder you can write to.",
         )
+    options = config.planner.options
     return PlanWriter(Path(path), config.local_dir, config.planner.folder, config.options,
-                      dataclasses.asdict(config.sync))  # fmt: skip
+                      dataclasses.asdict(config.sync), policy=options.policy,
+                      follow_symlinks=options.selection.follow_symlinks)  # fmt: skip
 
 
 def plan_written(app: AppContext, plan: PlanWriter | None, report: RunReport) -> None:
@@ -66,9 +68,11 @@ def plan_written(app: AppContext, plan: PlanWriter | None, report: RunReport) ->
         return
     plan.write(report.started)
     counts = plan.counts()
-    left = plan.folders_left_out and (
+    left = (
         f" ({plan.folders_left_out} emptied folder(s) are not in it; a later sync --delete "
         "removes them)"
+        if plan.folders_left_out
+        else ""
     )
     app.err.print(
         f"Plan written to {printable(str(plan.path))}: {counts['upload']} upload(s), "
