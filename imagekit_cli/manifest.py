@@ -245,17 +245,27 @@ def _row_place(values: dict[str, Any], planner: Planner) -> tuple[str, str, str 
     return source, folder, _text(values, "name")
 
 
-def _not_planned(values: dict[str, Any], planner: Planner) -> Iterator[PlanItem]:
+def _not_planned(
+    values: dict[str, Any], planner: Planner, folders: dict[str | None, tuple[str, str]]
+) -> Iterator[PlanItem]:
     """A row read after the run stopped, for its ``not started`` record: where it would
-    have gone, without the stat, checks and collision tracking of a planned file."""
-    source, folder, name = _row_place(values, planner)
+    have gone, without the stat, checks and collision tracking of a planned file.
+    ``folders`` remembers each folder column's (folder, remote folder): rows repeat them."""
+    text = _text(values, "folder")
+    if text not in folders:
+        folder = _row_place(values, planner)[1]
+        folders[text] = (folder, sanitise_folder(folder))
+    folder, remote_folder = folders[text]
+    source, name = _text(values, "path"), _text(values, "name")
+    if not source:
+        raise RowError("no path")
     shard = planner.options.shard
     if shard is not None and shard_of(source, shard[1]) != shard[0] - 1:
         return
     url = is_url(source)
     name = name or (unquote(urlsplit(source).path.rstrip("/").rpartition("/")[2]) if url
                     else os.path.basename(source))  # fmt: skip
-    remote = sanitise_folder(folder) + sanitise_name(name)
+    remote = remote_folder + sanitise_name(name)
     yield PlanItem(source, source, folder, name, remote, local=None if url else source,
                    url=source if url else None)  # fmt: skip
 
@@ -288,12 +298,13 @@ def plan_manifest(
     """The manifest's rows as plan items, streamed; bad rows become failed items. Once
     ``stopped()`` holds, rows are only placed (``_not_planned``): none will be sent."""
     shard = planner.options.shard
+    folders: dict[str | None, tuple[str, str]] = {}
     for number, values in read_rows(manifest):
         try:
             if isinstance(values, RowError):
                 raise values
             if stopped():
-                yield from _not_planned(values, planner)
+                yield from _not_planned(values, planner, folders)
             else:
                 yield from _row_items(values, planner, base)
         except RowError as exc:
