@@ -15,14 +15,14 @@ import csv
 import dataclasses
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from imagekit_cli.errors import UsageError
-from imagekit_cli.naming import normalise_folder
+from imagekit_cli.naming import normalise_folder, sanitise_folder, sanitise_name
 from imagekit_cli.planning import (
     PlanItem,
     Planner,
@@ -232,17 +232,47 @@ def row_options(values: dict[str, Any], base: UploadOptions) -> UploadOptions:
     return options
 
 
-def _row_items(values: dict[str, Any], planner: Planner, base: UploadOptions) -> list[PlanItem]:
+def _row_place(values: dict[str, Any], planner: Planner) -> tuple[str, str, str | None]:
+    """The row's source, remote folder and name (None: the source's own)."""
     source = _text(values, "path")
     if not source:
         raise RowError("no path")
-    options = row_options(values, base)
     folder_text = _text(values, "folder")
     try:
         folder = normalise_folder(folder_text, "folder") if folder_text else planner.folder
     except UsageError as exc:
         raise RowError(exc.message) from None
-    name = _text(values, "name")
+    return source, folder, _text(values, "name")
+
+
+def _not_planned(
+    values: dict[str, Any], planner: Planner, folders: dict[str | None, tuple[str, str]]
+) -> Iterator[PlanItem]:
+    """A row read after the run stopped, for its ``not started`` record: where it would
+    have gone, without the stat, checks and collision tracking of a planned file.
+    ``folders`` remembers each folder column's (folder, remote folder): rows repeat them."""
+    text = _text(values, "folder")
+    if text not in folders:
+        folder = _row_place(values, planner)[1]
+        folders[text] = (folder, sanitise_folder(folder))
+    folder, remote_folder = folders[text]
+    source, name = _text(values, "path"), _text(values, "name")
+    if not source:
+        raise RowError("no path")
+    shard = planner.options.shard
+    if shard is not None and shard_of(source, shard[1]) != shard[0] - 1:
+        return
+    url = is_url(source)
+    name = name or (unquote(urlsplit(source).path.rstrip("/").rpartition("/")[2]) if url
+                    else os.path.basename(source))  # fmt: skip
+    remote = remote_folder + sanitise_name(name)
+    yield PlanItem(source, source, folder, name, remote, local=None if url else source,
+                   url=source if url else None)  # fmt: skip
+
+
+def _row_items(values: dict[str, Any], planner: Planner, base: UploadOptions) -> list[PlanItem]:
+    source, folder, name = _row_place(values, planner)
+    options = row_options(values, base)
     if is_url(source):
         name = name or unquote(urlsplit(source).path.rstrip("/").rpartition("/")[2])
         if not name:
@@ -262,14 +292,21 @@ def _with_options(item: PlanItem, options: UploadOptions) -> PlanItem:
     return ManifestItem(**values, options=options)
 
 
-def plan_manifest(manifest: Path, planner: Planner, base: UploadOptions) -> Iterator[PlanItem]:
-    """The manifest's rows as plan items, streamed; bad rows become failed items."""
+def plan_manifest(
+    manifest: Path, planner: Planner, base: UploadOptions, stopped: Callable[[], bool] = bool
+) -> Iterator[PlanItem]:
+    """The manifest's rows as plan items, streamed; bad rows become failed items. Once
+    ``stopped()`` holds, rows are only placed (``_not_planned``): none will be sent."""
     shard = planner.options.shard
+    folders: dict[str | None, tuple[str, str]] = {}
     for number, values in read_rows(manifest):
         try:
             if isinstance(values, RowError):
                 raise values
-            yield from _row_items(values, planner, base)
+            if stopped():
+                yield from _not_planned(values, planner, folders)
+            else:
+                yield from _row_items(values, planner, base)
         except RowError as exc:
             shown = str(values.get("path") or "") if isinstance(values, dict) else ""
             shown = shown or f"{manifest}:{number}"
@@ -279,11 +316,16 @@ def plan_manifest(manifest: Path, planner: Planner, base: UploadOptions) -> Iter
 
 
 def plan_source(
-    manifest: Path | None, planner: Planner, sources: Sequence[str], options: UploadOptions
+    manifest: Path | None,
+    planner: Planner,
+    sources: Sequence[str],
+    options: UploadOptions,
+    stopped: Callable[[], bool] = bool,
 ) -> tuple[Iterator[PlanItem], UploadOptions]:
     """The plan of a run and the options that turn its items into requests: the manifest's
-    rows with theirs, or the command-line sources with the flags."""
+    rows with theirs, or the command-line sources with the flags. ``stopped`` tells when
+    the run will start no more files (a manifest's rows then skip their checks)."""
     if manifest is None:
         return planner.iter_plan(sources), options
     fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
-    return plan_manifest(manifest, planner, options), ManifestOptions(**fields)
+    return plan_manifest(manifest, planner, options, stopped), ManifestOptions(**fields)

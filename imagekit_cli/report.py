@@ -126,6 +126,8 @@ class RunReport:
     fatal: ImageKitCLIError | None = None  # what stopped the run (a refused key), if anything
     report_lost: bool = False  # the --report file could not be written
     keep_files: bool = True
+    keep_limit: int | None = None  # keep at most this many results (a table shows no more)
+    files_dropped: int = 0  # results not kept because of ``keep_limit``
     failures: list[FileResult] = field(default_factory=list)
     _counts: dict[Status, int] = field(default_factory=dict)
     _bytes_uploaded: int = 0
@@ -142,8 +144,12 @@ class RunReport:
         elif result.status == Status.SKIPPED and is_error_skip(result.reason):
             self.error_skips[str(result.reason).partition(":")[0]] += 1
             self.error_skip_folders += result.path.endswith(("/", os.sep))
-        if self.keep_files:
+        if not self.keep_files:
+            return
+        if self.keep_limit is None or len(self.files) < self.keep_limit:
             self.files.append(result)
+        else:
+            self.files_dropped += 1
 
     def finish(self) -> None:
         """Stamp the end time."""

@@ -207,6 +207,9 @@ def check_journal(path: Path) -> Path:
     return path
 
 
+INTERRUPTED_REASONS = frozenset({"interrupted", "not started: interrupted"})
+
+
 def merge_reports(paths: Iterable[Path]) -> RunReport:
     """One report from several; a file in more than one counts once, the latest report wins."""
     reports = sorted((read_report(p) for p in paths), key=lambda r: r.written_at)
@@ -228,6 +231,8 @@ def merge_reports(paths: Iterable[Path]) -> RunReport:
             latest[(result.path, result.remote_path)] = result
     for result in latest.values():
         merged.add(result)
+        # a journal (.jsonl) has no header: its records tell that the run was interrupted
+        merged.interrupted = merged.interrupted or result.reason in INTERRUPTED_REASONS
     if ends:
         merged.finished = max(ends)
     else:

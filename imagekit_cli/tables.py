@@ -23,8 +23,9 @@ def size_text(result: FileResult) -> str:
     return format_size(result.size)
 
 
-def summary_line(report: RunReport) -> str:
-    """``Uploaded 3, skipped 1, failed 1 · 20.5 kB in 1.23s (2.4 files/s)``."""
+def summary_line(report: RunReport, *, rate: bool = True) -> str:
+    """``Uploaded 3, skipped 1, failed 1 · 20.5 kB in 1.23s (2.4 files/s)``; no rate with
+    ``rate=False`` (a merge of reports uploads nothing itself)."""
     s = report.summary()
     parts = []
     if report.dry_run:
@@ -35,16 +36,18 @@ def summary_line(report: RunReport) -> str:
     if report.command in ("sync", "apply"):
         parts.append(f"deleted {s['deleted']}")
     duration = report.duration_s
-    rate = s["uploaded"] / duration if duration > 0 else 0.0
+    per_s = s["uploaded"] / duration if duration > 0 else 0.0
     text = ", ".join(parts) + f" · {format_size(s['bytes_uploaded'])} in {duration:.2f}s"
-    if not report.dry_run:
-        text += f" ({rate:.1f} files/s)"
+    if rate and not report.dry_run:
+        text += f" ({per_s:.1f} files/s)"
     if report.interrupted:
         text += " · interrupted"
     return text
 
 
-def print_summary(report: RunReport, err: Console, quiet: bool = False) -> None:
+def print_summary(
+    report: RunReport, err: Console, quiet: bool = False, *, rate: bool = True
+) -> None:
     """The summary and, for a person, a table of failures with their reasons."""
     failures = report.failures
     if failures and err.is_terminal and not quiet:
@@ -56,7 +59,7 @@ def print_summary(report: RunReport, err: Console, quiet: bool = False) -> None:
         err.print(table)
         if len(failures) > 50:
             err.print(f"… and {len(failures) - 50} more (see --report).")
-    err.print(summary_line(report), markup=False)
+    err.print(summary_line(report, rate=rate), markup=False)
 
 
 def shorten_middle(text: str, width: int) -> str:

@@ -145,7 +145,8 @@ class PlainReporter(_Counting):
         """Print the file's line (skips only with -v)."""
         if result.status == Status.UPLOADED:
             self.done_files += 1
-        if result.status != Status.SKIPPED or self.verbose:
+        not_started = (result.reason or "").startswith("not started:")  # one line at the end
+        if result.status != Status.SKIPPED or (self.verbose and not not_started):
             self.line(_line(result))
         now = time.monotonic()
         if now - self._last >= self.every_s:

@@ -90,7 +90,11 @@ async def run_upload(
     """
     report = report if report is not None else upload_report(config, settings)
     if plan is None:
-        items, options = plan_source(config.manifest, config.planner, sources, config.options)
+        interrupts = config.engine_settings.interrupts
+        stopped = (lambda: interrupts.count > 0) if interrupts is not None else bool
+        items, options = plan_source(
+            config.manifest, config.planner, sources, config.options, stopped
+        )
     else:
         items, options = iter(plan), config.options
     async with contextlib.AsyncExitStack() as stack:

@@ -228,6 +228,7 @@ def test_closed_stdout_ends_the_run_cleanly(fake: FakeState, env, tmp_path: Path
     skipped = [f for f in report["files"] if f["status"] == "skipped"]
     assert len(skipped) > 100
     assert {f["reason"] for f in skipped} == {"not started: stdout was closed"}
+    assert f"stdout was closed: {len(skipped)} file(s) not started" in err  # says why it is 1
 
 
 @pytest.mark.usefixtures("quick_backoff")

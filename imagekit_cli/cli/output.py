@@ -81,6 +81,28 @@ def error_skips_line(report: RunReport) -> str | None:
 
 
 STDOUT_CLOSED = "stdout was closed"
+NOT_STARTED = "not started: "
+TABLE_ROWS = 500  # the most rows the end table shows; the rest are in the report
+
+
+class NotStarted(NullReporter):
+    """Counts files a stopped run never started, for one line at the end."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def finished(self, result: FileResult) -> None:
+        """Count a ``not started: <why>`` skip by its why."""
+        reason = result.reason or ""
+        if result.status == Status.SKIPPED and reason.startswith(NOT_STARTED):
+            self.counts[reason.removeprefix(NOT_STARTED)] += 1
+
+    def line(self) -> str | None:
+        """``interrupted: 197831 file(s) not started; each is in the report ...``."""
+        if not self.counts:
+            return None
+        listed = "; ".join(f"{why}: {n} file(s) not started" for why, n in self.counts.items())
+        return f"{listed} (each is in the report as skipped)."
 
 
 def silence_stdout() -> None:
@@ -136,6 +158,8 @@ class RunOutputs:
     stdout_lines: Reporter | None = None
     stdout: StdoutPipe = field(default_factory=StdoutPipe)
     type_skips: TypeSkips = field(default_factory=TypeSkips)
+    not_started: NotStarted = field(default_factory=NotStarted)
+    keep_limit: int | None = None  # results kept only for the end table: at most this many
     lines_on_stderr: bool = False
     step_summary: str | None = None
 
@@ -143,7 +167,7 @@ class RunOutputs:
         """The UI reporter plus the streaming writers and the type-skip counter."""
         self.lines_on_stderr = isinstance(ui, PlainReporter)
         streams = [w for w in (self.journal, self.stdout_lines) if w is not None]
-        return FanoutReporter(ui, self.type_skips, *streams)
+        return FanoutReporter(ui, self.type_skips, self.not_started, *streams)
 
 
 def prepare_outputs(
@@ -164,13 +188,15 @@ def prepare_outputs(
             )
     journaled = bool(report_path) and str(report_path).lower().endswith(".jsonl")
     keep = output in ("json", "csv") or (output == "table" and not app.quiet)
-    keep = keep or (bool(report_path) and not journaled)
+    whole = output in ("json", "csv") or (bool(report_path) and not journaled)
+    keep = keep or whole
     pipe = StdoutPipe()
     pipe.on_close = on_stdout_closed
     return RunOutputs(
         output=output,
         report_path=report_path,
         keep_files=keep,
+        keep_limit=None if whole else TABLE_ROWS,
         journal=JournalWriter(Path(str(report_path))) if journaled else None,
         stdout_lines=PipeResults(JsonlWriter(sys.stdout), pipe) if output == "jsonl" else None,
         stdout=pipe,
@@ -230,11 +256,16 @@ def finish_run(app: AppContext, report: RunReport, outputs: RunOutputs) -> None:
                 soft_wrap=True,
             )
     outputs.stdout.guard(lambda: _results_on_stdout(app, report, outputs))
-    if outputs.stdout.closed and report.fatal_exit is None:
-        report.fatal_exit = ExitCode.FAILED  # not every result reached the reader
-    for line in (outputs.type_skips.line(), error_skips_line(report)):
+    lines = [outputs.type_skips.line(), error_skips_line(report), outputs.not_started.line()]
+    if outputs.stdout.closed:
+        if report.fatal_exit is None:
+            report.fatal_exit = ExitCode.FAILED  # not every result reached the reader
+        if not outputs.not_started.counts:
+            lines.append(f"{STDOUT_CLOSED}: some results did not reach it; see the report.")
+    for line in lines:
         if line:
             app.err.print(printable(line), markup=False, highlight=False, soft_wrap=True)
+    report.finish()  # the summary's duration runs to the end, output included
     print_summary(report, app.err, quiet=app.quiet)
     if app.env.get("GITHUB_ACTIONS") == "true":
         for line in github_annotations(report):
@@ -260,6 +291,7 @@ def run_to_the_end(
 ) -> None:
     """Run ``main`` with Ctrl-C and SIGTERM routed to ``interrupts``; however it ends, write
     the report and results (``before`` and ``after`` that)."""
+    report.keep_limit = outputs.keep_limit
     with interrupts.installed():
         try:
             with display:
@@ -286,6 +318,12 @@ def _results_on_stdout(app: AppContext, report: RunReport, outputs: RunOutputs) 
         listed = outputs.lines_on_stderr and _same_stream(sys.stdout, sys.stderr)
         if not app.quiet and report.files and not listed:
             print_table(report.files, app.out)
+            if report.files_dropped:
+                app.out.print(
+                    f"... and {report.files_dropped} more file(s), not shown; "
+                    "--report FILE.jsonl or -o jsonl lists every file.",
+                    markup=False, highlight=False, soft_wrap=True,
+                )  # fmt: skip
     elif outputs.output != "jsonl":
         sys.stdout.write(render(report, outputs.output))
         sys.stdout.flush()

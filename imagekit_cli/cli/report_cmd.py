@@ -9,6 +9,7 @@ import click
 
 from imagekit_cli.cli.context import AppContext
 from imagekit_cli.cli.options import PanelCommand, output_format_option
+from imagekit_cli.cli.output import TABLE_ROWS
 from imagekit_cli.report_files import check_report_path, render, write_report
 from imagekit_cli.report_read import merge_reports
 from imagekit_cli.tables import print_summary, print_table
@@ -54,8 +55,12 @@ def merge(
     if report_path is not None:
         write_report(merged, report_path)
     if output == "table":
-        print_table(merged.files, app.out)
+        print_table(merged.files[:TABLE_ROWS], app.out)
+        if len(merged.files) > TABLE_ROWS:
+            more = len(merged.files) - TABLE_ROWS
+            note = f"... and {more} more file(s), not shown; --report FILE or -o jsonl lists all."
+            app.out.print(note, markup=False, highlight=False, soft_wrap=True)
     else:
         sys.stdout.write(render(merged, output))
-    print_summary(merged, app.err, quiet=app.quiet)
+    print_summary(merged, app.err, quiet=app.quiet, rate=False)
     click.get_current_context().exit(int(merged.exit_code()))
