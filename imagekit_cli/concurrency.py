@@ -28,6 +28,7 @@ AUTO_MAX = 128
 AUTO_START = 4
 MIN_ROUND = 8  # successes per measured round, so tiny limits are not judged on noise
 GROWTH = 1.1  # a doubling must bring 10 % more throughput to be kept going
+KNEE_ROUNDS = 2  # rounds in a row without that growth before slow start ends (one is noise)
 COOLDOWN_S = 1.0  # one cut per burst of congestion signals, like TCP's once per RTT
 FDS_PER_UPLOAD = 2  # the file being read and its connection
 FD_RESERVE = 16  # report, journal, sync state, stdio, the event loop's own
@@ -46,6 +47,7 @@ class Controller:
     _round_done: int = field(default=0, repr=False)
     _last_rate: float = field(default=0.0, repr=False)
     _last_cut: float | None = field(default=None, repr=False)
+    _flat_rounds: int = field(default=0, repr=False)
 
     @classmethod
     def for_setting(cls, setting: Concurrency, cap: int | None = None) -> Controller:
@@ -74,10 +76,12 @@ class Controller:
         rate = self._round_done / max(now - self._round_start, 1e-9)
         self._round_start, self._round_done = now, 0
         if self.slow_start:
-            if rate >= self._last_rate * GROWTH and self.limit < self.ceiling:
-                self.limit = min(self.ceiling, self.limit * 2)
-            else:
+            grew = rate >= self._last_rate * GROWTH
+            self._flat_rounds = 0 if grew else self._flat_rounds + 1
+            if self.limit >= self.ceiling or self._flat_rounds >= KNEE_ROUNDS:
                 self.slow_start = False  # the knee: more in flight no longer pays
+            elif grew:
+                self.limit = min(self.ceiling, self.limit * 2)
         elif self.limit < self.recover_to or rate >= self._last_rate * GROWTH:
             self.limit = min(self.ceiling, self.limit + 1)
         self._last_rate = rate

@@ -266,6 +266,20 @@ def test_slow_start_doubles_while_throughput_grows_then_holds() -> None:
     assert controller.limit <= limit * 2
 
 
+def test_one_noisy_round_does_not_end_slow_start() -> None:
+    controller = Controller.for_setting("auto")
+    controller.started(0.0)
+    now = feed(controller, 8, 0.0, 0.1)
+    now = feed(controller, 8, now, 0.1)
+    assert controller.limit == 16
+    now = feed(controller, 16, now, 0.3)  # one slow round: a hiccup, not the knee
+    assert controller.slow_start
+    assert controller.limit == 16
+    feed(controller, 16, now, 0.1)  # throughput grows again: keep doubling
+    assert controller.limit == 32
+    assert controller.slow_start
+
+
 def test_congestion_halves_once_per_burst_then_regrows_by_one_per_round() -> None:
     controller = Controller.for_setting(32)
     assert controller.limit == 32
