@@ -35,7 +35,10 @@ from imagekit_cli.retry import RetryPolicy
 
 CONFIRMED = "confirmed after a lost answer"
 UNIQUE_SUFFIX = r"_[A-Za-z0-9_-]{9}"  # "_" and 9 characters before the extension
-CLOCK_SLACK_S = 2.0  # how far our clock may be ahead of ImageKit's
+# None: a file stored before the attempt began must never be taken for it. If our clock is
+# ahead of ImageKit's the lookup misses and the file is sent again (at worst an extra
+# version), which is safe; a slack would let an earlier upload "confirm" new content.
+CLOCK_SLACK_S = 0.0
 RATE_LIMIT_BUDGET_S = 300.0  # waits on 429s longer than this in all: send again instead
 LOOKUP_LIMIT = 1000
 NO_KEY_WARNING = (

@@ -280,3 +280,17 @@ def test_an_answer_lost_on_the_last_attempt_is_looked_up_before_failing(
     _assert_one_file_one_version_each(fake, report, unique=False)
     assert len(fake.requests_of("upload")) == COUNT
     assert {r["reason"] for r in report["files"]} == {CONFIRMED}
+
+
+def test_an_earlier_upload_never_confirms_new_content(
+    fake: FakeState, env: dict[str, str], cli: CliRecorder, tmp_path: Path
+) -> None:
+    make_file(tmp_path / "ex" / "a.png", 40, 1)
+    first, _ = _upload(cli, env, tmp_path / "ex")
+    assert first.exit_code == 0, first.stderr
+    make_file(tmp_path / "ex" / "a.png", 40, 2)  # same size, new content, a moment later
+    fake.faults.stall_rate, fake.faults.stall_seconds = 1.0, 4.0  # no answer in time
+    result, report = _upload(cli, env, tmp_path / "ex", "--timeout", "1", "--retries", "1")
+    assert result.exit_code == 1, result.stderr
+    assert [r["status"] for r in report["files"]] == ["failed"]
+    assert CONFIRMED not in result.stdout + result.stderr
