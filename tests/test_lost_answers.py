@@ -258,7 +258,7 @@ def test_a_candidate_needs_name_size_and_time() -> None:
         return {"name": name, "size": size, "type": "file", "createdAt": when, "updatedAt": when}
 
     assert unique.matches(item("a_Bt60ob2rH.txt"), since)
-    assert unique.matches(item("a_Bt60ob2rH.txt", age_s=1.0), since)  # within clock slack
+    assert not unique.matches(item("a_Bt60ob2rH.txt", age_s=1.0), since)  # stored before it began
     for other in ("a.txt", "a_b_Bt60ob2rH.txt", "ab_Bt60ob2rH.txt", "a_Bt60ob2rH.jpg"):
         assert not unique.matches(item(other), since), other
     assert not unique.matches(item("a_Bt60ob2rH.txt", size=6), since)
