@@ -53,7 +53,14 @@ def parse_shard(text: str) -> tuple[int, int]:
     raise UsageError(f"--shard '{text}' must be K/N with 1 <= K <= N, e.g. 2/4.")
 
 
-LISTED_LINK = "symlink in a stdin list (list its target instead, e.g. with find -L)"
+LISTED_LINK = "symlink in a stdin list (list the files you mean to publish instead)"
+
+
+def _through_link(path: str) -> bool:
+    """Whether ``path``, as written, is a symlink or passes through a symlinked folder
+    (``tree/linkdir/secret.png``): either way it may lead out of the tree."""
+    parts = Path(path).parts
+    return any(os.path.islink(os.path.join(*parts[: i + 1])) for i in range(len(parts)))
 
 
 class ListedPath(str):
@@ -181,7 +188,7 @@ class Planner:
             name = self.options.name or os.path.basename(source)
             if is_url(source):
                 yield from self._keep(self._url_item(source))
-            elif isinstance(source, ListedPath) and os.path.islink(source):
+            elif isinstance(source, ListedPath) and _through_link(source):
                 reason = LISTED_LINK if os.path.exists(source) else DANGLING_LINK
                 item = self._file_item(source, source, name, self.folder)
                 yield from self._keep(_replace(item, "skip", reason))

@@ -160,6 +160,10 @@ def test_links_in_a_stdin_list_are_not_followed_unless_asked(fake, env, cli, tmp
                    input=listing)  # fmt: skip
     assert followed.exit_code == 0, followed.stderr
     assert fake.stored_paths() == {"/l/ok.jpg", "/f/ok.jpg"}  # no tree to keep a target in
+    through = cli("upload", "-", "--folder", "/t", "-o", "json", env=env,
+                  input="tree/keys/id_rsa.jpg\n")  # fmt: skip
+    assert through.exit_code == 0, through.stderr
+    assert _records(through.stdout)["tree/keys/id_rsa.jpg"]["reason"] == LISTED_LINK
     named = cli("upload", str(tree / "alias.jpg"), "--folder", "/n", env=env)  # typed: as given
     assert named.exit_code == 0, named.stderr
     assert fake.stored_paths() == {"/l/ok.jpg", "/f/ok.jpg", "/n/alias.jpg"}
