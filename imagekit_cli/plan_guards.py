@@ -85,7 +85,7 @@ class PlannedPaths:
         ``real_path``, one local file reached twice (``upload d d/a.jpg``, or ``find d``
         listing folders and files) is sent once, to where it was first planned."""
         planned = self._files.get(real_path) if real_path is not None else None
-        if planned is not None and planned != remote_path:
+        if planned is not None:  # the same file, however it was spelled
             return "skip", f"{LISTED_TWICE} (already planned for {planned})"
         first = self._owners.get(remote_path)
         if first is None:

@@ -327,9 +327,14 @@ def test_one_local_file_reached_twice_is_sent_once(fake, env, cli, tmp_path, mon
     make_file(tmp_path / "h" / "deep.dot" / "z.txt", 11, 1)
     named = cli("upload", "h", "h/v1.2/x.txt", "--folder", "/args", "--any-type", env=env)
     assert named.exit_code == 0, named.stderr
+    make_file(tmp_path / "g" / "top.txt", 12, 2)
+    spelled = cli("upload", "g", "./g/top.txt", str(tmp_path / "g" / "top.txt"),
+                  "--folder", "/spelled", "--any-type", env=env)  # fmt: skip
+    assert spelled.exit_code == 0, spelled.stderr  # one file however spelled: no collision
     listing = "h\nh/v1.2\nh/v1.2/x.txt\nh/deep.dot\nh/deep.dot/z.txt\n"  # find h
     listed = cli("upload", "-", "--folder", "/stdin", "--any-type", env=env, input=listing)
     assert listed.exit_code == 0, listed.stderr
     assert fake.stored_paths() == {
         "/args/v1_2/x.txt", "/args/deep_dot/z.txt", "/stdin/v1_2/x.txt", "/stdin/deep_dot/z.txt",
+        "/spelled/top.txt",
     }  # fmt: skip
