@@ -145,23 +145,26 @@ class UploadOptions:
         return fields
 
 
-ResumeIndex = Mapping[tuple[str, str], tuple[int, float | None]]
+ResumeIndex = Mapping[str, tuple[int, float | None]]
 
 
-def load_resume(path: Path) -> dict[tuple[str, str], tuple[int, float | None]]:
-    """Files an earlier run's journal records as uploaded:
-    (local path, remote path) -> (size, mtime). A line counts only for its destination."""
-    done: dict[tuple[str, str], tuple[int, float | None]] = {}
+def load_resume(path: Path) -> dict[str, tuple[int, float | None]]:
+    """Files an earlier run's journal records as uploaded: remote path -> (size, mtime).
+    A line counts only for its destination, however the local path was spelled then (one
+    remote path has one local file in a run: a second would collide)."""
+    done: dict[str, tuple[int, float | None]] = {}
     for record in read_records(path):
         uploaded = record.get("status") == Status.UPLOADED.value
         if uploaded or record.get("reason") == RESUMED:
-            key = (str(record["path"]), str(record.get("remote_path") or ""))
-            done[key] = (int(record.get("size") or 0), record.get("mtime"))
+            done[str(record.get("remote_path") or "")] = (
+                int(record.get("size") or 0),
+                record.get("mtime"),
+            )
     return done
 
 
 def _already_done(item: PlanItem, resume: ResumeIndex) -> bool:
-    entry = resume.get((item.path, item.remote_path))
+    entry = resume.get(item.remote_path)
     if entry is None or item.local is None:
         return False
     size, mtime = entry

@@ -164,6 +164,11 @@ def test_resume_counts_only_for_the_same_destination(fake: FakeState, env, cli, 
                env=env)  # fmt: skip
     assert same.exit_code == 0
     assert fake.requests_of("upload") == []
+    (tmp_path / "x").mkdir()
+    respelled = cli("upload", str(tmp_path / "x" / ".." / "t"), "--folder", "/one", "--resume",
+                    str(journal), env=env)  # fmt: skip
+    assert respelled.exit_code == 0  # the same files, spelled another way
+    assert fake.requests_of("upload") == []
 
 
 def test_sync_delete_removes_folders_it_emptied(fake: FakeState, env, cli, tmp_path) -> None:
