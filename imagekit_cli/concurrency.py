@@ -25,7 +25,7 @@ from imagekit_cli.config import AUTO as AUTO  # re-exported: the setting is spel
 from imagekit_cli.config import Concurrency as Concurrency
 
 AUTO_MAX = 128
-AUTO_START = 4
+AUTO_START = 16  # a few round trips from the cap at 128; CPU-bound runs lose nothing by it
 MIN_ROUND = 8  # successes per measured round, so tiny limits are not judged on noise
 GROWTH = 1.1  # a doubling must bring 10 % more throughput to be kept going
 KNEE_ROUNDS = 2  # rounds in a row without that growth before slow start ends (one is noise)

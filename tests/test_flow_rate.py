@@ -21,7 +21,7 @@ from rich.console import Console
 
 from imagekit_cli.auth import BasicAuthSigner
 from imagekit_cli.client import ImageKitClient, UploadRequest
-from imagekit_cli.concurrency import AUTO_MAX, AdaptiveLimit, Controller, cap_note
+from imagekit_cli.concurrency import AUTO_MAX, AUTO_START, AdaptiveLimit, Controller, cap_note
 from imagekit_cli.config import Secret
 from imagekit_cli.engine import Engine, UploadJob
 from imagekit_cli.events import NullReporter
@@ -233,7 +233,7 @@ def test_engine_announces_its_concurrency_as_it_changes(fake: FakeState, tmp_pat
 
     asyncio.run(go())
     assert report.count(Status.UPLOADED) == 120
-    assert log.limits[:2] == [4, 2]  # starts at 4; the 503 halves it
+    assert log.limits[:2] == [AUTO_START, AUTO_START // 2]  # the start; the 503 halves it
     assert max(log.limits) > 4  # then it grows, and says so each time
 
 
@@ -251,12 +251,12 @@ def feed(controller: Controller, successes: int, start: float, spacing: float) -
 
 def test_slow_start_doubles_while_throughput_grows_then_holds() -> None:
     controller = Controller.for_setting("auto")
-    assert controller.limit == 4
+    assert controller.limit == AUTO_START
     controller.started(0.0)
-    now = feed(controller, 8, 0.0, 0.1)  # latency-bound: throughput grows with the limit
-    assert controller.limit == 8
-    now = feed(controller, 8, now, 0.1)
-    assert controller.limit == 16
+    now = feed(controller, AUTO_START, 0.0, 0.1)  # latency-bound: throughput grows
+    assert controller.limit == 2 * AUTO_START
+    now = feed(controller, 2 * AUTO_START, now, 0.1)
+    assert controller.limit == 4 * AUTO_START
     limit = controller.limit
     for _ in range(6):  # CPU-bound from here: throughput flat however many are in flight
         for _ in range(max(controller.limit, 8)):
@@ -269,14 +269,13 @@ def test_slow_start_doubles_while_throughput_grows_then_holds() -> None:
 def test_one_noisy_round_does_not_end_slow_start() -> None:
     controller = Controller.for_setting("auto")
     controller.started(0.0)
-    now = feed(controller, 8, 0.0, 0.1)
-    now = feed(controller, 8, now, 0.1)
-    assert controller.limit == 16
-    now = feed(controller, 16, now, 0.3)  # one slow round: a hiccup, not the knee
+    now = feed(controller, AUTO_START, 0.0, 0.1)
+    assert controller.limit == 2 * AUTO_START
+    now = feed(controller, 2 * AUTO_START, now, 0.3)  # one slow round: a hiccup, not the knee
     assert controller.slow_start
-    assert controller.limit == 16
-    feed(controller, 16, now, 0.1)  # throughput grows again: keep doubling
-    assert controller.limit == 32
+    assert controller.limit == 2 * AUTO_START
+    feed(controller, 2 * AUTO_START, now, 0.1)  # throughput grows again: keep doubling
+    assert controller.limit == 4 * AUTO_START
     assert controller.slow_start
 
 

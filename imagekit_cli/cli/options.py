@@ -106,7 +106,7 @@ engine_options = _apply(
             metavar="N|auto",
             callback=_concurrency,
             default=None,
-            help="Uploads in flight at once: auto (start at 4, grow while throughput grows, "
+            help="Uploads in flight at once: auto (start at 16, grow while throughput grows, "
             "up to 128) or a fixed N (1-256). Both back off on 429, 5xx and timeouts and "
             "stay within the open-file limit. Default: auto, or the profile's.",
         ),
