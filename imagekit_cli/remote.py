@@ -109,9 +109,7 @@ async def list_tree(
     on_retry: Callable[[int, BaseException, float], None] | None = None,
 ) -> tuple[list[RemoteFile], list[str]]:
     """All files under ``folder`` (and its sub-folders when ``recursive``), and the folders."""
-    walk = _TreeListing(
-        client, recursive, policy or RetryPolicy(), gate or PauseGate(), on_retry
-    )
+    walk = _TreeListing(client, recursive, policy or RetryPolicy(), gate or PauseGate(), on_retry)
     walk.queue.put_nowait(folder_path(folder))
     workers = [asyncio.create_task(walk.worker()) for _ in range(concurrency)]
     try:
