@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from imagekit_cli.errors import ImageKitCLIError
+
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     """Replace ``path`` with ``text`` in one step, the new file having ``mode`` from its
@@ -49,3 +51,15 @@ def unwritable_reason(path: Path) -> str | None:
     os.close(fd)
     os.unlink(probe)
     return None
+
+
+def write_output(path: Path, text: str, flag: str) -> None:
+    """``write_atomic`` for a file the user asked for with ``flag``: a failure is one line
+    naming the flag and the path."""
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise ImageKitCLIError(
+            f"Cannot write {flag} {path}: {exc.strerror}.",
+            hint="Check the folder exists and is writable.",
+        ) from None

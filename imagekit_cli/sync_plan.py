@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagekit_cli.errors import ImageKitCLIError, UsageError
+from imagekit_cli.errors import UsageError
 from imagekit_cli.events import NullReporter
-from imagekit_cli.files import write_atomic
+from imagekit_cli.files import write_output
 from imagekit_cli.limits import ALLOWED_EXTENSIONS, TypePolicy
 from imagekit_cli.naming import folder_path
 from imagekit_cli.report import FileResult, Status, utc_stamp
@@ -173,13 +173,7 @@ class PlanWriter(NullReporter):
             if lines
             else f'{head},\n "items": []\n}}\n'
         )
-        try:
-            write_atomic(self.path, text)
-        except OSError as exc:
-            raise ImageKitCLIError(
-                f"Cannot write --plan-out {self.path}: {exc.strerror}.",
-                hint="Check the folder exists and is writable.",
-            ) from None
+        write_output(self.path, text, "--plan-out")
 
 
 def _options_dict(options: UploadOptions) -> dict[str, Any]:

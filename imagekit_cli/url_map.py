@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from imagekit_cli.errors import ImageKitCLIError, UsageError
+from imagekit_cli.errors import UsageError
 from imagekit_cli.events import FanoutReporter, NullReporter, Reporter
-from imagekit_cli.files import unwritable_reason, write_atomic
+from imagekit_cli.files import unwritable_reason, write_output
 from imagekit_cli.planning import is_url
 from imagekit_cli.report import FileResult, Status
 
@@ -98,13 +98,7 @@ def render_url_map(urls: dict[str, str]) -> str:
 
 def write_url_map(path: Path, urls: dict[str, str]) -> None:
     """Write ``urls`` to ``path`` atomically."""
-    try:
-        write_atomic(path, render_url_map(urls))
-    except OSError as exc:
-        raise ImageKitCLIError(
-            f"Cannot write --url-map {path}: {exc.strerror}.",
-            hint="Check the folder exists and is writable.",
-        ) from None
+    write_output(path, render_url_map(urls), "--url-map")
 
 
 def read_url_map(path: Path) -> dict[str, str]:
