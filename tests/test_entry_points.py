@@ -58,14 +58,15 @@ def test_run_upload_records_a_refused_key_on_the_report(fake: FakeState, tmp_pat
     assert fake.stored_paths() == set()
 
 
+def _sync_config(tmp_path: Path, state_path: Path | None = None) -> SyncConfig:
+    """A sync of ``tmp_path/d`` to ``/site``, quiet and quick."""
+    return SyncConfig(Planner(PlanOptions(folder="/site")), str(tmp_path / "d"), UploadOptions(),
+                      engine_settings=QUIET, state_path=state_path)  # fmt: skip
+
+
 def test_run_sync_records_a_refused_key_on_the_report(fake: FakeState, tmp_path: Path) -> None:
     make_file(tmp_path / "d" / "a.jpg", 100)
-    config = SyncConfig(
-        Planner(PlanOptions(folder="/site")),
-        str(tmp_path / "d"),
-        UploadOptions(),
-        engine_settings=QUIET,
-    )
+    config = _sync_config(tmp_path)
     report = asyncio.run(
         run_sync(config, _settings(fake, WRONG_KEY), NullReporter(), lambda *_: False)
     )
@@ -76,13 +77,7 @@ def test_run_sync_records_a_refused_key_on_the_report(fake: FakeState, tmp_path:
 
 def test_run_sync_uploads_then_finds_nothing_to_do(fake: FakeState, tmp_path: Path) -> None:
     make_file(tmp_path / "d" / "a.jpg", 100)
-    config = SyncConfig(
-        Planner(PlanOptions(folder="/site")),
-        str(tmp_path / "d"),
-        UploadOptions(),
-        engine_settings=QUIET,
-        state_path=tmp_path / "state.sqlite3",
-    )
+    config = _sync_config(tmp_path, state_path=tmp_path / "state.sqlite3")
     settings = _settings(fake, PRIVATE_KEY)
     first = asyncio.run(run_sync(config, settings, NullReporter(), lambda *_: False))
     assert first.count(Status.UPLOADED) == 1
